@@ -1,0 +1,106 @@
+"""DispatchContext: where a dispatch writes, whom it asks, and under what limits."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recoil.errors import ValidationError
+from recoil.providers.base import ProviderConfig
+
+DEFAULT_PROVIDER = "previz"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchContext:
+    """Everything a dispatch needs besides the payload.
+
+    Give ``project`` (receipts go to ``project/receipts.jsonl``, artifacts under
+    ``project/artifacts/``) or both ``receipts_path`` and ``artifact_root``.
+    Validation runs in ``__post_init__``, so ``dataclasses.replace`` validates
+    the new context too; a bad value fails here, never inside a provider.
+    """
+
+    project: Path | None = None
+    receipts_path: Path | None = None
+    artifact_root: Path | None = None
+    providers: Mapping[str, str] = field(default_factory=dict)
+    """Modality -> provider name, overriding ``default_provider``."""
+    default_provider: str = DEFAULT_PROVIDER
+    provider_config: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    """Provider name -> its configuration (options, prices, secrets)."""
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    """Caller provenance, JSON-safe with string keys; recorded on every receipt."""
+    seed: int | None = None
+    """Seed for requests that do not pin one; ``None`` draws a fresh one."""
+    run_id: str | None = None
+    timeout_s: float = 600.0
+    budget: float | None = None
+    use_cache: bool = True
+    embed_prompts: bool = True
+
+    def __post_init__(self) -> None:
+        # Accept str paths from callers; store Paths.
+        for name in ("project", "receipts_path", "artifact_root"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        if self.project is None and (self.receipts_path is None or self.artifact_root is None):
+            raise ValidationError(
+                "DispatchContext needs project=PATH, or both receipts_path and artifact_root"
+            )
+        for modality, provider in self.providers.items():
+            if not (isinstance(modality, str) and isinstance(provider, str) and provider):
+                raise ValidationError(
+                    f"DispatchContext.providers maps modality names to provider names, "
+                    f"got {modality!r}: {provider!r}"
+                )
+        if not self.default_provider:
+            raise ValidationError("DispatchContext.default_provider must name a provider")
+        _check_json_safe(self.provenance, "provenance")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
+        ):
+            raise ValidationError(f"DispatchContext.seed must be an int >= 0, got {self.seed!r}")
+        if not (isinstance(self.timeout_s, int | float) and self.timeout_s > 0):
+            raise ValidationError(f"DispatchContext.timeout_s must be > 0, got {self.timeout_s!r}")
+        if self.budget is not None and not (
+            isinstance(self.budget, int | float) and math.isfinite(self.budget) and self.budget >= 0
+        ):
+            raise ValidationError(f"DispatchContext.budget must be >= 0, got {self.budget!r}")
+
+    @property
+    def receipts_file(self) -> Path:
+        """The receipt log this context writes to."""
+        if self.receipts_path is not None:
+            return self.receipts_path
+        assert self.project is not None  # guaranteed by __post_init__
+        return self.project / "receipts.jsonl"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """The artifact root this context stores into."""
+        if self.artifact_root is not None:
+            return self.artifact_root
+        assert self.project is not None
+        return self.project / "artifacts"
+
+    def provider_for(self, modality: str, requested: str | None) -> str:
+        """The provider a request goes to: its own choice, this context's, the default."""
+        return requested or self.providers.get(modality) or self.default_provider
+
+
+def _check_json_safe(value: Mapping[str, Any], name: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"DispatchContext.{name} must be a dict, got {type(value).__name__}")
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise ValidationError(f"DispatchContext.{name} keys must be strings, got {bad[0]!r}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"DispatchContext.{name} must be JSON-safe: {exc}") from None

@@ -1,0 +1,453 @@
+"""The dispatcher: the one place that calls a provider.
+
+It validates the payload, picks the provider, looks up the cache, submits,
+records a ``submitted`` record before waiting, polls with backoff under a
+timeout, checks and stores the outputs (provenance embedded first, then hashed
+and stored content-addressed, a sidecar beside each), and appends exactly one
+receipt per dispatch, durable before it returns. Retries belong to the
+scheduler: one dispatch is one attempt.
+
+:func:`dispatch_async` and :func:`dispatch` are the public entry points for
+one-off calls; the scheduler keeps one :class:`Dispatcher` open for a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recoil.context import DispatchContext
+from recoil.errors import (
+    BudgetExceededError,
+    DispatchError,
+    PayloadError,
+    ProviderError,
+    StateError,
+)
+from recoil.model.ids import new_id, now_us, utc_now_iso
+from recoil.model.requests import Request
+from recoil.providers.base import (
+    FREE,
+    Cost,
+    Job,
+    JobState,
+    JobStatus,
+    Output,
+    Provider,
+    ProviderConfig,
+)
+from recoil.providers.registry import Registry, default_registry
+from recoil.records.artifacts import ArtifactStore, sha256_file
+from recoil.records.cache import LogIndex, request_sha256
+from recoil.records.log import ReceiptLog, read_records
+from recoil.records.provenance import build_sidecar, sidecar_path, write_sidecar
+from recoil.records.receipt import Artifact, Receipt, ReceiptError, ReceiptStatus, Submitted
+from recoil.records.redact import redact, redact_text
+
+_MAX_POLL_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    """A validated dispatch, ready to send: everything but the provider call."""
+
+    modality: str
+    request: Request
+    provider_name: str
+    provider: Provider
+    model: str
+    inputs: Mapping[str, str]
+    request_sha256: str
+    estimate: Cost
+
+
+@dataclass(slots=True, kw_only=True)
+class _Call:
+    """One dispatch in flight: what was prepared and what the provider said so far."""
+
+    prepared: Prepared
+    context: DispatchContext
+    receipt_id: str
+    attempt: int
+    started_us: int = dataclasses.field(default_factory=now_us)
+    job: Job | None = None
+
+
+ReceiptListener = Callable[[Receipt], None]
+
+
+class Dispatcher:
+    """Dispatches into one receipt log and artifact store.
+
+    Open it once per run (``async with Dispatcher(context) as d``); every
+    context passed to :meth:`dispatch` must write to the same log.
+    """
+
+    def __init__(self, context: DispatchContext, *, registry: Registry | None = None) -> None:
+        self.context = context
+        self.registry = registry if registry is not None else default_registry()
+        self.log = ReceiptLog(context.receipts_file)
+        self.artifacts = ArtifactStore(context.artifacts_dir)
+        self.index = LogIndex.build(read_records(context.receipts_file))
+        self.spent = 0.0
+        self.listeners: list[ReceiptListener] = []
+        self._providers: dict[str, Provider] = {}
+
+    async def __aenter__(self) -> Dispatcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close providers and the receipt log."""
+        providers, self._providers = self._providers, {}
+        for provider in providers.values():
+            await provider.aclose()
+        self.log.close()
+
+    def provider(self, name: str, modality: str, context: DispatchContext) -> Provider:
+        """The open instance of provider ``name`` (built on first use)."""
+        factory = self.registry.provider(name, modality)
+        instance = self._providers.get(name)
+        if instance is None:
+            config = context.provider_config.get(name)
+            instance = factory(config if config is not None else ProviderConfig())
+            self._providers[name] = instance
+        return instance
+
+    def prepare(
+        self, modality: str, payload: Mapping[str, Any], context: DispatchContext
+    ) -> Prepared:
+        """Validate a dispatch without calling the provider.
+
+        Raises ``UnknownModalityError``, ``PayloadError`` or
+        ``UnknownProviderError``; nothing is written.
+        """
+        runner = self.registry.runner(modality)
+        request = runner.build(payload)
+        provider_name = context.provider_for(modality, request.provider)
+        provider = self.provider(provider_name, modality, context)
+        provider.validate(request)
+        if request.seed is None:
+            seed = context.seed if context.seed is not None else random.randrange(2**31)
+            request = dataclasses.replace(request, seed=seed)
+        inputs = _hash_inputs(modality, request)
+        model = provider.model_for(request)
+        key = request_sha256(
+            modality=modality,
+            provider=provider_name,
+            model=model,
+            request=request.to_dict(),
+            inputs=inputs,
+            seed=request.seed,
+            provider_version=provider.version,
+        )
+        return Prepared(
+            modality=modality,
+            request=request,
+            provider_name=provider_name,
+            provider=provider,
+            model=model,
+            inputs=inputs,
+            request_sha256=key,
+            estimate=provider.estimate_cost(request),
+        )
+
+    def cached(self, prepared: Prepared) -> Receipt | None:
+        """The succeeded receipt of an identical request whose artifacts are intact."""
+        hit = self.index.succeeded.get(prepared.request_sha256)
+        if hit is None:
+            return None
+        for artifact in hit.artifacts.values():
+            if not self.artifacts.intact(artifact.sha256, Path(artifact.path).suffix[1:]):
+                return None
+        return hit
+
+    async def dispatch(
+        self,
+        modality: str,
+        payload: Mapping[str, Any],
+        context: DispatchContext | None = None,
+        *,
+        attempt: int = 1,
+    ) -> Receipt:
+        """Run one dispatch and return its receipt (SPEC section 2).
+
+        Raises ``DispatchError`` (carrying the failed receipt, already on disk)
+        when the provider fails, ``BudgetExceededError`` (nothing written) when
+        the estimate would take the spend over the context's budget.
+        """
+        ctx = context if context is not None else self.context
+        if ctx.receipts_file != self.log.path:
+            raise StateError(
+                f"this dispatcher writes {self.log.path}; open another for {ctx.receipts_file}"
+            )
+        return await self.send(self.prepare(modality, payload, ctx), ctx, attempt=attempt)
+
+    async def send(
+        self, prepared: Prepared, context: DispatchContext, *, attempt: int = 1
+    ) -> Receipt:
+        """Run a prepared dispatch (see :meth:`dispatch`)."""
+        ctx = context
+        modality = prepared.modality
+        call = _Call(prepared=prepared, context=ctx, receipt_id=new_id("r"), attempt=attempt)
+        if ctx.use_cache:
+            hit = self.cached(prepared)
+            if hit is not None:
+                return await self._record_cached(call, hit)
+        open_job = self.index.open_jobs.get(prepared.request_sha256)
+        if open_job is not None:
+            # A crashed run's job: poll it again instead of paying for it twice.
+            call.receipt_id = open_job.receipt_id
+            call.job = Job(job_id=open_job.job_id, handle=open_job.handle)
+        else:
+            self._check_budget(prepared, ctx)
+        try:
+            state, artifacts = await self._execute(call)
+        except ProviderError as exc:
+            receipt = self._failed(call, exc)
+            await self._append(receipt)
+            raise DispatchError(receipt) from None
+        assert call.job is not None
+        receipt = Receipt(
+            receipt_id=call.receipt_id,
+            modality=modality,
+            provider=prepared.provider_name,
+            model=state.model or prepared.model,
+            status=ReceiptStatus.SUCCEEDED,
+            request_sha256=prepared.request_sha256,
+            prompt=prepared.request.prompt,
+            prompt_sha256=_sha256_text(prepared.request.prompt),
+            seed=prepared.request.seed,
+            started_us=call.started_us,
+            finished_us=max(now_us(), call.started_us),
+            request=redact(prepared.request.to_dict()),
+            inputs=dict(prepared.inputs),
+            artifacts=artifacts,
+            cost=state.cost if state.cost is not None else prepared.estimate,
+            provenance=redact(dict(ctx.provenance)),
+            eval_scores=dict(state.eval_scores),
+            job_id=call.job.job_id,
+            run_id=ctx.run_id,
+            attempt=attempt,
+        )
+        self._write_sidecars(receipt)
+        await self._append(receipt)
+        return receipt
+
+    def _check_budget(self, prepared: Prepared, ctx: DispatchContext) -> None:
+        if ctx.budget is None:
+            return
+        if self.spent + prepared.estimate.amount > ctx.budget + 1e-9:
+            raise BudgetExceededError(
+                f"{prepared.modality} via {prepared.provider_name} would cost about "
+                f"{prepared.estimate.amount:.4f} {prepared.estimate.currency}; "
+                f"spent {self.spent:.4f} of budget {ctx.budget:.4f}"
+            )
+
+    async def _execute(self, call: _Call) -> tuple[JobState, dict[str, Artifact]]:
+        """Submit (or resume) and wait; every failure comes out as a ProviderError."""
+        provider = call.prepared.provider
+        try:
+            async with asyncio.timeout(call.context.timeout_s):
+                if call.job is None:
+                    call.job = await provider.submit(call.prepared.request)
+                    if call.job.result is None:
+                        await self._record_submitted(call, call.job)
+                state = await self._wait(provider, call.job)
+        except TimeoutError:
+            if call.job is not None and call.job.result is None:
+                await _cancel_quietly(provider, call.job)
+            raise ProviderError(
+                f"no answer within {call.context.timeout_s:g} s",
+                retryable=True,
+                error_type="timeout",
+            ) from None
+        except (ConnectionError, OSError) as exc:
+            raise ProviderError(str(exc), retryable=True, error_type=type(exc).__name__) from None
+        if state.status is not JobStatus.SUCCEEDED:
+            raise state.error or ProviderError(
+                f"job {call.job.job_id} ended {state.status.value}",
+                retryable=False,
+                provider_status=state.raw_status,
+            )
+        return state, self._store_outputs(call.prepared, state.outputs, call.context)
+
+    async def _wait(self, provider: Provider, job: Job) -> JobState:
+        if job.result is not None:
+            return job.result
+        interval = max(provider.poll_interval_s, 0.001)
+        while True:
+            state = await provider.check(job)
+            if state.status.done:
+                return state
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, _MAX_POLL_INTERVAL_S)
+
+    def _store_outputs(
+        self, prepared: Prepared, outputs: tuple[Output, ...], ctx: DispatchContext
+    ) -> dict[str, Artifact]:
+        from recoil.media.embed import embed
+        from recoil.media.probe import extension_for, probe
+
+        if not outputs and prepared.request.outputs_required:
+            raise ProviderError(
+                "the provider reported success but returned no output",
+                retryable=False,
+                error_type="invalid_output",
+            )
+        fields = {
+            "recoil:request_sha256": prepared.request_sha256,
+            "recoil:seed": str(prepared.request.seed),
+            "recoil:model": prepared.model,
+        }
+        if ctx.embed_prompts:
+            fields["recoil:prompt"] = prepared.request.prompt
+        stored: dict[str, Artifact] = {}
+        for output in outputs:
+            facts = probe(output.data, output.mime)  # garbage raises a permanent ProviderError
+            data = embed(output.data, output.mime, fields)
+            path, digest, _ = self.artifacts.put(data, extension_for(output.mime))
+            stored[output.name] = Artifact(
+                name=output.name,
+                path=str(path),
+                sha256=digest,
+                mime=output.mime,
+                bytes=len(data),
+                raw_sha256=hashlib.sha256(output.data).hexdigest(),
+                facts=facts,
+            )
+        return stored
+
+    def _write_sidecars(self, receipt: Receipt) -> None:
+        created = utc_now_iso()
+        for artifact in receipt.artifacts.values():
+            path = Path(artifact.path)
+            # The first dispatch that made these bytes owns the sidecar; identical
+            # bytes from a later dispatch are the same file with the same origin.
+            if not sidecar_path(path).exists():
+                write_sidecar(path, build_sidecar(receipt, artifact, created))
+
+    async def _record_submitted(self, call: _Call, job: Job) -> None:
+        prepared, ctx = call.prepared, call.context
+        record = Submitted(
+            receipt_id=call.receipt_id,
+            modality=prepared.modality,
+            provider=prepared.provider_name,
+            request_sha256=prepared.request_sha256,
+            job_id=job.job_id,
+            handle=redact(dict(job.handle)),
+            submitted_us=now_us(),
+            run_id=ctx.run_id,
+        )
+        await self.log.append_async(record.to_dict())
+        self.index.add(record)
+
+    async def _record_cached(self, call: _Call, hit: Receipt) -> Receipt:
+        receipt = dataclasses.replace(
+            hit,
+            receipt_id=call.receipt_id,
+            started_us=call.started_us,
+            finished_us=max(now_us(), call.started_us),
+            cost=Cost(source="reported", detail=f"cache hit of {hit.receipt_id}"),
+            provenance=redact(dict(call.context.provenance)),
+            cached=True,
+            eval_scores=self.index.scores(hit),
+            job_id=None,
+            run_id=call.context.run_id,
+            attempt=call.attempt,
+            request=redact(call.prepared.request.to_dict()),
+        )
+        await self._append(receipt)
+        return receipt
+
+    def _failed(self, call: _Call, exc: ProviderError) -> Receipt:
+        prepared = call.prepared
+        error = ReceiptError(
+            type=exc.error_type,
+            message=redact_text(str(exc)),
+            retryable=exc.retryable and not exc.unknown_outcome,
+            provider_status=exc.provider_status,
+            retry_after_s=exc.retry_after_s,
+            unknown_outcome=exc.unknown_outcome,
+        )
+        return Receipt(
+            receipt_id=call.receipt_id,
+            modality=prepared.modality,
+            provider=prepared.provider_name,
+            model=prepared.model,
+            status=ReceiptStatus.FAILED,
+            request_sha256=prepared.request_sha256,
+            prompt=prepared.request.prompt,
+            prompt_sha256=_sha256_text(prepared.request.prompt),
+            seed=prepared.request.seed,
+            started_us=call.started_us,
+            finished_us=max(now_us(), call.started_us),
+            request=redact(prepared.request.to_dict()),
+            inputs=dict(prepared.inputs),
+            # Money spent on a failed call is still recorded.
+            cost=Cost(amount=exc.cost, source="reported") if exc.cost else FREE,
+            provenance=redact(dict(call.context.provenance)),
+            error=error,
+            job_id=call.job.job_id if call.job is not None else None,
+            run_id=call.context.run_id,
+            attempt=call.attempt,
+        )
+
+    async def _append(self, receipt: Receipt) -> None:
+        await self.log.append_async(receipt.to_dict())
+        self.index.add(receipt)
+        self.spent += receipt.cost.amount
+        for listener in self.listeners:
+            listener(receipt)
+
+
+async def _cancel_quietly(provider: Provider, job: Job) -> None:
+    # The timeout is what we report; a failed cancel changes nothing for the caller.
+    with contextlib.suppress(ProviderError, OSError):
+        await provider.cancel(job)
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _hash_inputs(modality: str, request: Request) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    for label, value in request.inputs().items():
+        path = Path(value)
+        if not path.is_file():
+            raise PayloadError(modality, label, f"input file not found: {value}")
+        hashes[label] = sha256_file(path)
+    return hashes
+
+
+async def dispatch_async(
+    modality: str,
+    payload: Mapping[str, Any],
+    *,
+    context: DispatchContext,
+    registry: Registry | None = None,
+) -> Receipt:
+    """Run one generation and return its receipt (the async entry point)."""
+    async with Dispatcher(context, registry=registry) as dispatcher:
+        return await dispatcher.dispatch(modality, payload, context)
+
+
+def dispatch(
+    modality: str,
+    payload: Mapping[str, Any],
+    *,
+    context: DispatchContext,
+    registry: Registry | None = None,
+) -> Receipt:
+    """Run one generation and return its receipt (a thin sync wrapper)."""
+    return asyncio.run(dispatch_async(modality, payload, context=context, registry=registry))

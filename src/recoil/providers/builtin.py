@@ -1,0 +1,29 @@
+"""The providers that ship with recoil, as (name, factory, modalities).
+
+Factories import their adapter lazily so that ``import recoil`` and
+``recoil --help`` never pay for PyAV, httpx or a process pool.
+"""
+
+from __future__ import annotations
+
+from recoil.providers.base import Provider, ProviderConfig, ProviderFactory
+
+ALL = ("keyframe", "video", "audio", "upscale")
+
+
+def _fake(config: ProviderConfig) -> Provider:
+    from recoil.providers.fake import FakeProvider
+
+    return FakeProvider(config)
+
+
+def _previz(config: ProviderConfig) -> Provider:
+    from recoil.providers.previz.provider import create
+
+    return create(config)
+
+
+PROVIDERS: tuple[tuple[str, ProviderFactory, tuple[str, ...]], ...] = (
+    ("fake", _fake, ALL),
+    ("previz", _previz, ALL),
+)

@@ -1,0 +1,101 @@
+"""The cache key and the index of what the receipt log already holds.
+
+:func:`request_sha256` is the one function that makes the cache key (SPEC
+section 7): the sha256 of the canonical JSON of modality, provider, model,
+the resolved request (input files replaced by their sha256), seed and
+provider version. Two requests with the same key are the same request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from recoil.records.receipt import EvalRecord, Receipt, Record, Submitted
+
+# Request fields that are routing, not content: the provider is keyed on its own.
+_ROUTING = frozenset({"provider"})
+
+
+def request_sha256(
+    *,
+    modality: str,
+    provider: str,
+    model: str,
+    request: Mapping[str, Any],
+    inputs: Mapping[str, str],
+    seed: int | None,
+    provider_version: str,
+) -> str:
+    """The cache key of a request (see the module docstring).
+
+    ``request`` is the validated request as a dict; every input field named in
+    ``inputs`` (label -> sha256) is replaced by its hash, so moving or renaming
+    an input file keeps the key while changing its content changes it.
+    """
+    resolved = {k: v for k, v in request.items() if k not in _ROUTING}
+    for label, digest in inputs.items():
+        name, _, index = label.partition("[")
+        if index:
+            items = list(resolved[name])
+            items[int(index.rstrip("]"))] = f"sha256:{digest}"
+            resolved[name] = items
+        else:
+            resolved[name] = f"sha256:{digest}"
+    resolved["seed"] = seed
+    canonical = json.dumps(
+        {
+            "modality": modality,
+            "provider": provider,
+            "model": model,
+            "provider_version": provider_version,
+            "request": resolved,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class LogIndex:
+    """What a receipt log holds, indexed for the dispatcher and readers."""
+
+    receipts: dict[str, Receipt] = field(default_factory=dict)
+    """receipt_id -> receipt, in log order."""
+    succeeded: dict[str, Receipt] = field(default_factory=dict)
+    """request_sha256 -> the latest succeeded receipt."""
+    open_jobs: dict[str, Submitted] = field(default_factory=dict)
+    """request_sha256 -> a submitted job with no final receipt yet."""
+    evals: dict[str, dict[str, float]] = field(default_factory=dict)
+    """receipt_id -> scores from later ``eval`` records."""
+
+    @classmethod
+    def build(cls, records: Iterable[Record]) -> LogIndex:
+        """Index records read from a log."""
+        index = cls()
+        for record in records:
+            index.add(record)
+        return index
+
+    def add(self, record: Record) -> None:
+        """Index one more record."""
+        if isinstance(record, Receipt):
+            self.receipts[record.receipt_id] = record
+            job = self.open_jobs.get(record.request_sha256)
+            if job is not None and job.receipt_id == record.receipt_id:
+                del self.open_jobs[record.request_sha256]
+            if record.succeeded:
+                self.succeeded[record.request_sha256] = record
+        elif isinstance(record, Submitted):
+            self.open_jobs[record.request_sha256] = record
+        elif isinstance(record, EvalRecord):
+            self.evals.setdefault(record.receipt_id, {}).update(record.scores)
+
+    def scores(self, receipt: Receipt) -> dict[str, float]:
+        """A receipt's eval scores merged with later ``eval`` records."""
+        return {**receipt.eval_scores, **self.evals.get(receipt.receipt_id, {})}

@@ -1,0 +1,170 @@
+"""The append-only receipt log (``receipts.jsonl``).
+
+One JSON object per line. Appends are durable before they return: the line is
+written with ``O_APPEND`` and the file fsynced. Concurrent async appends are
+group-committed: while one fsync runs, later lines queue up and share the
+next one, so durability costs one fsync per batch rather than per record.
+
+A crash can leave a last line without its newline. Opening the log detects
+that torn tail, moves its bytes to ``receipts.jsonl.torn-<n>`` beside the log
+(set aside, never silently dropped) and truncates the log to its last complete
+line, so new records append cleanly after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from recoil.errors import StoreError
+from recoil.records.receipt import Record, record_from_dict
+
+log = logging.getLogger(__name__)
+
+
+def encode_line(record: Mapping[str, Any]) -> bytes:
+    """One record as a canonical JSON line."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return (text + "\n").encode()
+
+
+class ReceiptLog:
+    """An open, append-only JSONL record log."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.torn: Path | None = None
+        """Where a torn tail found on open was set aside, if any."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.torn = _set_aside_torn_tail(path)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def close(self) -> None:
+        """Close the file; pending async appends must have completed."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Append one record and fsync before returning."""
+        self._write(encode_line(record))
+
+    async def append_async(self, record: Mapping[str, Any]) -> None:
+        """Append one record; returns once it is on disk (group commit)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((encode_line(record), done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_loop())
+        await asyncio.shield(done)
+
+    async def _flush_loop(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            data = b"".join(line for line, _ in batch)
+            try:
+                await asyncio.to_thread(self._write, data)
+            except OSError as exc:
+                error = StoreError(f"cannot write {self.path}: {exc}")
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(error)
+                continue
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _write(self, data: bytes) -> None:
+        if self._fd < 0:
+            raise StoreError(f"receipt log {self.path} is closed")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+
+    def __enter__(self) -> ReceiptLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_records(path: Path) -> Iterator[Record]:
+    """Every complete, decodable record of a log, in order.
+
+    A line that is not valid JSON is logged and skipped; a kind this version
+    does not know is skipped silently (newer writers may add kinds).
+    """
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
+                return  # a torn tail: it is set aside when the log is opened for writing
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                record = record_from_dict(data)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s:%d: unreadable record skipped (%s)", path, number, exc)
+                continue
+            if record is not None:
+                yield record
+
+
+def _set_aside_torn_tail(path: Path) -> Path | None:
+    if not path.exists():
+        return None
+    with path.open("r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return None
+        # Find the start of the torn line: just after the last newline.
+        keep = _last_newline_end(f, size)
+        f.seek(keep)
+        tail = f.read()
+        aside = _free_name(path)
+        with aside.open("wb") as out:
+            out.write(tail)
+            out.flush()
+            os.fsync(out.fileno())
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    log.warning("%s: a torn last line (%d bytes) was set aside in %s", path, len(tail), aside.name)
+    return aside
+
+
+def _last_newline_end(f: BinaryIO, size: int) -> int:
+    block = 64 * 1024
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        f.seek(start)
+        chunk = f.read(end - start)
+        index = chunk.rfind(b"\n")
+        if index >= 0:
+            return start + index + 1
+        end = start
+    return 0
+
+
+def _free_name(path: Path) -> Path:
+    n = 1
+    while True:
+        candidate = path.with_name(f"{path.name}.torn-{n}")
+        if not candidate.exists():
+            return candidate
+        n += 1

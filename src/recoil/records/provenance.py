@@ -1,0 +1,60 @@
+"""Provenance sidecars: ``<artifact>.json`` beside every stored artifact.
+
+A sidecar says where the file came from: the receipt, modality, provider and
+model, the exact prompt sent (``provenance.prompt``) and its sha256, the seed,
+the validated request with secrets removed, the input hashes and the time.
+It also keeps the sha256 of the provider's raw output, since the stored bytes
+carry embedded provenance and so hash differently.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from recoil.records.artifacts import write_atomic
+from recoil.records.receipt import SCHEMA_VERSION, Artifact, Receipt
+from recoil.records.redact import redact
+
+
+def sidecar_path(artifact_path: Path) -> Path:
+    """The sidecar file of an artifact."""
+    return artifact_path.with_name(artifact_path.name + ".json")
+
+
+def build_sidecar(receipt: Receipt, artifact: Artifact, created_at: str) -> dict[str, Any]:
+    """The sidecar document for one artifact of a receipt."""
+    sidecar: dict[str, Any] = redact(
+        {
+            "kind": "sidecar",
+            "schema_version": SCHEMA_VERSION,
+            "receipt_id": receipt.receipt_id,
+            "modality": receipt.modality,
+            "provider": receipt.provider,
+            "model": receipt.model,
+            "provenance": {**receipt.provenance, "prompt": receipt.prompt},
+            "prompt_sha256": receipt.prompt_sha256,
+            "request_sha256": receipt.request_sha256,
+            "seed": receipt.seed,
+            "request": dict(receipt.request),
+            "inputs": dict(receipt.inputs),
+            "artifact": artifact.to_dict(),
+            "created_at": created_at,
+        }
+    )
+    return sidecar
+
+
+def write_sidecar(artifact_path: Path, sidecar: dict[str, Any]) -> Path:
+    """Write a sidecar atomically beside its artifact; return its path."""
+    path = sidecar_path(artifact_path)
+    text = json.dumps(sidecar, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, text.encode())
+    return path
+
+
+def read_sidecar(artifact_path: Path) -> dict[str, Any]:
+    """The sidecar of an artifact."""
+    data: dict[str, Any] = json.loads(sidecar_path(artifact_path).read_text())
+    return data

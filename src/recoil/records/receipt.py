@@ -1,0 +1,300 @@
+"""The receipt: the immutable record of one dispatch, and the other log records.
+
+Every record written to ``receipts.jsonl`` carries a ``kind`` tag and a
+``schema_version``. Fields are only ever added, with defaults, so
+:func:`record_from_dict` reads every older line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from recoil.providers.base import Cost
+
+SCHEMA_VERSION = 1
+
+
+class ReceiptStatus(StrEnum):
+    """How a dispatch ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Artifact:
+    """One stored output file of a dispatch."""
+
+    name: str
+    path: str
+    sha256: str
+    mime: str
+    bytes: int
+    raw_sha256: str = ""
+    """The sha256 of the provider's output before provenance was embedded."""
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    """Media facts: width, height, duration_s, fps, sample_rate..."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "sha256": self.sha256,
+            "mime": self.mime,
+            "bytes": self.bytes,
+            "raw_sha256": self.raw_sha256,
+            "facts": dict(self.facts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Artifact:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            name=data["name"],
+            path=data["path"],
+            sha256=data["sha256"],
+            mime=data["mime"],
+            bytes=int(data["bytes"]),
+            raw_sha256=data.get("raw_sha256", ""),
+            facts=dict(data.get("facts", {})),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiptError:
+    """What went wrong in a failed dispatch."""
+
+    type: str
+    message: str
+    retryable: bool
+    provider_status: str | None = None
+    retry_after_s: float | None = None
+    unknown_outcome: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "type": self.type,
+            "message": self.message,
+            "retryable": self.retryable,
+            "provider_status": self.provider_status,
+            "retry_after_s": self.retry_after_s,
+            "unknown_outcome": self.unknown_outcome,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReceiptError:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            type=data["type"],
+            message=data["message"],
+            retryable=bool(data["retryable"]),
+            provider_status=data.get("provider_status"),
+            retry_after_s=data.get("retry_after_s"),
+            unknown_outcome=bool(data.get("unknown_outcome", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt:
+    """The immutable record of one dispatch (SPEC section 3)."""
+
+    receipt_id: str
+    modality: str
+    provider: str
+    model: str
+    status: ReceiptStatus
+    request_sha256: str
+    prompt: str
+    prompt_sha256: str
+    seed: int | None
+    started_us: int
+    finished_us: int
+    request: Mapping[str, Any] = field(default_factory=dict)
+    """The validated request, secrets removed."""
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    """Input label -> sha256 of the input file."""
+    artifacts: Mapping[str, Artifact] = field(default_factory=dict)
+    cost: Cost = field(default_factory=Cost)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    cached: bool = False
+    error: ReceiptError | None = None
+    eval_scores: Mapping[str, float] = field(default_factory=dict)
+    job_id: str | None = None
+    run_id: str | None = None
+    attempt: int = 1
+    schema_version: int = SCHEMA_VERSION
+
+    kind = "receipt"
+
+    def __post_init__(self) -> None:
+        if self.finished_us < self.started_us:
+            raise ValueError("receipt finished_us is before started_us")
+        if (self.status is ReceiptStatus.FAILED) != (self.error is not None):
+            raise ValueError("a receipt has an error exactly when its status is failed")
+
+    @property
+    def succeeded(self) -> bool:
+        """True for a successful dispatch."""
+        return self.status is ReceiptStatus.SUCCEEDED
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict, the line written to the receipt log."""
+        return {
+            "kind": self.kind,
+            "schema_version": self.schema_version,
+            "receipt_id": self.receipt_id,
+            "modality": self.modality,
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status.value,
+            "request_sha256": self.request_sha256,
+            "prompt": self.prompt,
+            "prompt_sha256": self.prompt_sha256,
+            "seed": self.seed,
+            "started_us": self.started_us,
+            "finished_us": self.finished_us,
+            "request": dict(self.request),
+            "inputs": dict(self.inputs),
+            "artifacts": {k: a.to_dict() for k, a in self.artifacts.items()},
+            "cost": self.cost.to_dict(),
+            "provenance": dict(self.provenance),
+            "cached": self.cached,
+            "error": self.error.to_dict() if self.error is not None else None,
+            "eval_scores": dict(self.eval_scores),
+            "job_id": self.job_id,
+            "run_id": self.run_id,
+            "attempt": self.attempt,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Receipt:
+        """Inverse of :meth:`to_dict`; missing newer fields take their defaults."""
+        error = data.get("error")
+        return cls(
+            receipt_id=data["receipt_id"],
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            modality=data["modality"],
+            provider=data["provider"],
+            model=data.get("model", ""),
+            status=ReceiptStatus(data["status"]),
+            request_sha256=data["request_sha256"],
+            prompt=data.get("prompt", ""),
+            prompt_sha256=data.get("prompt_sha256", ""),
+            seed=data.get("seed"),
+            started_us=int(data["started_us"]),
+            finished_us=int(data["finished_us"]),
+            request=dict(data.get("request", {})),
+            inputs=dict(data.get("inputs", {})),
+            artifacts={k: Artifact.from_dict(a) for k, a in data.get("artifacts", {}).items()},
+            cost=Cost.from_dict(data.get("cost", {})),
+            provenance=dict(data.get("provenance", {})),
+            cached=bool(data.get("cached", False)),
+            error=ReceiptError.from_dict(error) if error else None,
+            eval_scores={k: float(v) for k, v in data.get("eval_scores", {}).items()},
+            job_id=data.get("job_id"),
+            run_id=data.get("run_id"),
+            attempt=int(data.get("attempt", 1)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submitted:
+    """A job a provider accepted, recorded before waiting for it."""
+
+    receipt_id: str
+    """The id the final receipt of this dispatch will carry."""
+    modality: str
+    provider: str
+    request_sha256: str
+    job_id: str
+    handle: Mapping[str, Any] = field(default_factory=dict)
+    submitted_us: int = 0
+    run_id: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    kind = "submitted"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "kind": self.kind,
+            "schema_version": self.schema_version,
+            "receipt_id": self.receipt_id,
+            "modality": self.modality,
+            "provider": self.provider,
+            "request_sha256": self.request_sha256,
+            "job_id": self.job_id,
+            "handle": dict(self.handle),
+            "submitted_us": self.submitted_us,
+            "run_id": self.run_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Submitted:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            receipt_id=data["receipt_id"],
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            modality=data["modality"],
+            provider=data["provider"],
+            request_sha256=data["request_sha256"],
+            job_id=data["job_id"],
+            handle=dict(data.get("handle", {})),
+            submitted_us=int(data.get("submitted_us", 0)),
+            run_id=data.get("run_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvalRecord:
+    """Scores that arrived after a receipt, naming the receipt they score."""
+
+    receipt_id: str
+    scores: Mapping[str, float]
+    scorer: str = ""
+    created_us: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+    kind = "eval"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "kind": self.kind,
+            "schema_version": self.schema_version,
+            "receipt_id": self.receipt_id,
+            "scores": dict(self.scores),
+            "scorer": self.scorer,
+            "created_us": self.created_us,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalRecord:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            receipt_id=data["receipt_id"],
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            scores={k: float(v) for k, v in data["scores"].items()},
+            scorer=data.get("scorer", ""),
+            created_us=int(data.get("created_us", 0)),
+        )
+
+
+Record = Receipt | Submitted | EvalRecord
+
+_KINDS: dict[str, type[Receipt] | type[Submitted] | type[EvalRecord]] = {
+    "receipt": Receipt,
+    "submitted": Submitted,
+    "eval": EvalRecord,
+}
+
+
+def record_from_dict(data: Mapping[str, Any]) -> Record | None:
+    """Decode one log line's object; ``None`` for a kind this version does not know."""
+    cls = _KINDS.get(str(data.get("kind", "receipt")))
+    return cls.from_dict(data) if cls is not None else None

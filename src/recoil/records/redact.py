@@ -1,0 +1,77 @@
+"""Secret redaction for everything recoil writes or prints.
+
+Two rules: a mapping key that names a secret (``api_key``, ``Authorization``,
+``token``...) has its value replaced; and any known secret value (credentials
+given to providers, and environment variables whose names look like secrets)
+is replaced wherever it appears inside a string.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "[redacted]"
+_SECRET_NAME = re.compile(
+    r"(?:^|[_\-])(?:api[_\-]?key|key|token|secret|password|passwd|auth|authorization"
+    r"|credentials?|cookie)(?:$|[_\-])",
+    re.IGNORECASE,
+)
+_MIN_SECRET_LEN = 6
+_known: set[str] = set()
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a key or variable name looks like it holds a secret."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def remember(values: Iterable[str]) -> None:
+    """Add secret values (from a credentials file) to those always redacted."""
+    _known.update(v for v in values if len(v) >= _MIN_SECRET_LEN)
+
+
+def _secret_values() -> list[str]:
+    env = [v for k, v in os.environ.items() if is_secret_name(k) and len(v) >= _MIN_SECRET_LEN]
+    # Longest first so a secret containing another is replaced whole.
+    return sorted({*env, *_known}, key=len, reverse=True)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every known secret value replaced."""
+    for secret in _secret_values():
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON-like value with secret keys and secret values removed."""
+    secrets = _secret_values()
+    return _redact(value, secrets)
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if isinstance(k, str) and _is_secret_key(k, v) else _redact(v, secrets))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v, secrets) for v in value]
+    return value
+
+
+def _is_secret_key(key: str, value: Any) -> bool:
+    # Only string values are treated as secrets by name: "max_tokens": 512 is not one.
+    return isinstance(value, str) and is_secret_name(key) and key not in _NOT_SECRET
+
+
+_NOT_SECRET = frozenset({"request_sha256", "prompt_sha256", "sha256", "raw_sha256"})
