@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,14 +45,29 @@ class DispatchContext:
     embed_prompts: bool = True
 
     def __post_init__(self) -> None:
+        self._check_paths()
+        self._check_providers()
+        self._check_values()
+
+    def _check_paths(self) -> None:
         # Accept str paths from callers; store Paths.
         for name in ("project", "receipts_path", "artifact_root"):
             value = getattr(self, name)
-            if value is not None and not isinstance(value, Path):
-                object.__setattr__(self, name, Path(value))
+            if value is None or isinstance(value, Path):
+                continue
+            if not isinstance(value, str | os.PathLike):
+                raise ValidationError(f"DispatchContext.{name} must be a path, got {value!r}")
+            object.__setattr__(self, name, Path(value))
         if self.project is None and (self.receipts_path is None or self.artifact_root is None):
             raise ValidationError(
                 "DispatchContext needs project=PATH, or both receipts_path and artifact_root"
+            )
+
+    def _check_providers(self) -> None:
+        if not isinstance(self.providers, Mapping):
+            raise ValidationError(
+                "DispatchContext.providers must be a dict of modality -> provider name, "
+                f"got {type(self.providers).__name__}"
             )
         for modality, provider in self.providers.items():
             if not (isinstance(modality, str) and isinstance(provider, str) and provider):
@@ -61,15 +77,37 @@ class DispatchContext:
                 )
         if not self.default_provider:
             raise ValidationError("DispatchContext.default_provider must name a provider")
+        if not isinstance(self.provider_config, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, ProviderConfig)
+            for k, v in self.provider_config.items()
+        ):
+            raise ValidationError(
+                "DispatchContext.provider_config must map provider names to ProviderConfig values"
+            )
+
+    def _check_values(self) -> None:
         _check_json_safe(self.provenance, "provenance")
+        if self.run_id is not None and not (isinstance(self.run_id, str) and self.run_id):
+            raise ValidationError(
+                f"DispatchContext.run_id must be a non-empty string, got {self.run_id!r}"
+            )
+        for flag in ("use_cache", "embed_prompts"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValidationError(
+                    f"DispatchContext.{flag} must be True or False, got {getattr(self, flag)!r}"
+                )
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
         ):
             raise ValidationError(f"DispatchContext.seed must be an int >= 0, got {self.seed!r}")
-        if not (isinstance(self.timeout_s, int | float) and self.timeout_s > 0):
+        if isinstance(self.timeout_s, bool) or not (
+            isinstance(self.timeout_s, int | float) and self.timeout_s > 0
+        ):
             raise ValidationError(f"DispatchContext.timeout_s must be > 0, got {self.timeout_s!r}")
-        if self.budget is not None and not (
-            isinstance(self.budget, int | float) and math.isfinite(self.budget) and self.budget >= 0
+        if self.budget is not None and (
+            isinstance(self.budget, bool)
+            or not isinstance(self.budget, int | float)
+            or not (math.isfinite(self.budget) and self.budget >= 0)
         ):
             raise ValidationError(f"DispatchContext.budget must be >= 0, got {self.budget!r}")
 

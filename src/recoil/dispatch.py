@@ -66,6 +66,8 @@ class Prepared:
     inputs: Mapping[str, str]
     request_sha256: str
     estimate: Cost
+    request_record: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The request as receipts record it (secrets removed), built once per dispatch."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -132,20 +134,22 @@ class Dispatcher:
         ``UnknownProviderError``; nothing is written.
         """
         runner = self.registry.runner(modality)
+        if isinstance(payload, Mapping) and payload.get("seed") is None:
+            # Seeding the payload, not the request, validates it once instead of twice.
+            seed = context.seed if context.seed is not None else random.randrange(2**31)
+            payload = {**payload, "seed": seed}
         request = runner.build(payload)
         provider_name = context.provider_for(modality, request.provider)
         provider = self.provider(provider_name, modality, context)
         provider.validate(request)
-        if request.seed is None:
-            seed = context.seed if context.seed is not None else random.randrange(2**31)
-            request = dataclasses.replace(request, seed=seed)
         inputs = _hash_inputs(modality, request)
         model = provider.model_for(request)
+        request_dict = request.to_dict()
         key = request_sha256(
             modality=modality,
             provider=provider_name,
             model=model,
-            request=request.to_dict(),
+            request=request_dict,
             inputs=inputs,
             seed=request.seed,
             provider_version=provider.version,
@@ -159,6 +163,7 @@ class Dispatcher:
             inputs=inputs,
             request_sha256=key,
             estimate=provider.estimate_cost(request),
+            request_record=redact(request_dict),
         )
 
     def cached(self, prepared: Prepared) -> Receipt | None:
@@ -229,7 +234,7 @@ class Dispatcher:
             seed=prepared.request.seed,
             started_us=call.started_us,
             finished_us=max(now_us(), call.started_us),
-            request=redact(prepared.request.to_dict()),
+            request=prepared.request_record,
             inputs=dict(prepared.inputs),
             artifacts=artifacts,
             cost=state.cost if state.cost is not None else prepared.estimate,
@@ -274,11 +279,14 @@ class Dispatcher:
         except (ConnectionError, OSError) as exc:
             raise ProviderError(str(exc), retryable=True, error_type=type(exc).__name__) from None
         if state.status is not JobStatus.SUCCEEDED:
-            raise state.error or ProviderError(
+            error = state.error or ProviderError(
                 f"job {call.job.job_id} ended {state.status.value}",
                 retryable=False,
                 provider_status=state.raw_status,
             )
+            if state.cost is not None and not error.cost:
+                error.cost = state.cost.amount  # money spent on a failed job is still recorded
+            raise error
         return state, self._store_outputs(call.prepared, state.outputs, call.context)
 
     async def _wait(self, provider: Provider, job: Job) -> JobState:
@@ -295,15 +303,17 @@ class Dispatcher:
     def _store_outputs(
         self, prepared: Prepared, outputs: tuple[Output, ...], ctx: DispatchContext
     ) -> dict[str, Artifact]:
+        if not outputs:
+            if prepared.request.outputs_required:
+                raise ProviderError(
+                    "the provider reported success but returned no output",
+                    retryable=False,
+                    error_type="invalid_output",
+                )
+            return {}
         from recoil.media.embed import embed
         from recoil.media.probe import extension_for, probe
 
-        if not outputs and prepared.request.outputs_required:
-            raise ProviderError(
-                "the provider reported success but returned no output",
-                retryable=False,
-                error_type="invalid_output",
-            )
         fields = {
             "recoil:request_sha256": prepared.request_sha256,
             "recoil:seed": str(prepared.request.seed),
@@ -328,6 +338,8 @@ class Dispatcher:
         return stored
 
     def _write_sidecars(self, receipt: Receipt) -> None:
+        if not receipt.artifacts:
+            return
         created = utc_now_iso()
         for artifact in receipt.artifacts.values():
             path = Path(artifact.path)
@@ -364,7 +376,7 @@ class Dispatcher:
             job_id=None,
             run_id=call.context.run_id,
             attempt=call.attempt,
-            request=redact(call.prepared.request.to_dict()),
+            request=call.prepared.request_record,
         )
         await self._append(receipt)
         return receipt
@@ -391,7 +403,7 @@ class Dispatcher:
             seed=prepared.request.seed,
             started_us=call.started_us,
             finished_us=max(now_us(), call.started_us),
-            request=redact(prepared.request.to_dict()),
+            request=prepared.request_record,
             inputs=dict(prepared.inputs),
             # Money spent on a failed call is still recorded.
             cost=Cost(amount=exc.cost, source="reported") if exc.cost else FREE,

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from recoil.records.redact import redact_text
+
 if TYPE_CHECKING:
     from recoil.records.receipt import Receipt
 
@@ -33,6 +35,18 @@ class RecoilError(Exception):
     """Root of every error recoil raises on purpose."""
 
     exit_code: int = 1
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take structured arguments, which the default pickling (cls(*args))
+        # cannot replay; rebuild from args and attributes so errors cross processes.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[RecoilError], args: tuple[Any, ...], state: dict[str, Any]) -> RecoilError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(RecoilError):
@@ -63,8 +77,9 @@ class PayloadError(ValidationError):
     def __init__(self, modality: str, field: str, reason: str) -> None:
         self.modality = modality
         self.field = field
-        self.reason = reason
-        super().__init__(f"invalid {modality} payload: field {field!r}: {reason}")
+        # Reasons quote the bad value, which may be a key pasted into the wrong field.
+        self.reason = redact_text(reason)
+        super().__init__(f"invalid {modality} payload: field {field!r}: {self.reason}")
 
 
 class WorkflowValidationError(ValidationError):

@@ -55,7 +55,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after_s: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1``; never less than Retry-After."""
-        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        backoff = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         backoff *= 1 + random.uniform(-self.jitter, self.jitter)
         return max(backoff, retry_after_s or 0.0)
 
@@ -78,3 +78,49 @@ class RateWindow:
     def record(self, now: float) -> None:
         """Note a request started at ``now``."""
         self._starts.append(now)
+
+
+class ProviderGates:
+    """Whether each provider may take another call now: its limits, window and pauses.
+
+    Counts calls in flight per provider, keeps one :class:`RateWindow` per
+    provider with an ``rpm`` limit, and holds a provider while a
+    ``Retry-After`` it sent has not passed. Times come from the event loop's
+    clock.
+    """
+
+    def __init__(self, limits: Mapping[str, ProviderLimit]) -> None:
+        self.limits = limits
+        self.in_flight: dict[str, int] = {}
+        self._windows: dict[str, RateWindow] = {}
+        self._paused_until: dict[str, float] = {}
+
+    def wait_s(self, provider: str, now: float) -> float | None:
+        """Seconds until ``provider`` may take a call (<= 0: now); ``None`` while it is full."""
+        wait = self._paused_until.get(provider, now) - now
+        limit = self.limits.get(provider)
+        if limit is None:
+            return wait
+        if limit.in_flight is not None and self.in_flight.get(provider, 0) >= limit.in_flight:
+            return None
+        if limit.rpm is not None:
+            window = self._windows.get(provider)
+            if window is None:
+                window = self._windows[provider] = RateWindow(limit.rpm)
+            wait = max(wait, window.wait_s(now))
+        return wait
+
+    def started(self, provider: str, now: float) -> None:
+        """Note a call to ``provider`` started at ``now``."""
+        self.in_flight[provider] = self.in_flight.get(provider, 0) + 1
+        window = self._windows.get(provider)
+        if window is not None:
+            window.record(now)
+
+    def finished(self, provider: str) -> None:
+        """Note a call to ``provider`` ended, however it ended."""
+        self.in_flight[provider] -= 1
+
+    def pause(self, provider: str, until: float) -> None:
+        """Hold ``provider`` until ``until`` (its ``Retry-After``)."""
+        self._paused_until[provider] = max(self._paused_until.get(provider, until), until)

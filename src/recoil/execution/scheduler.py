@@ -1,22 +1,37 @@
 """The async scheduler: runs the steps of many workflows at once (SPEC section 7).
 
 Steps become ready when their dependencies succeed. A ready step is started
-when a global slot and a slot of its provider are free (and the provider's
-requests-per-minute window allows it); among startable steps the earliest
-listed wins, so with concurrency 1 steps run in list order. Every slot is
-released in a ``finally``: on success, error, timeout and cancellation.
+when a global slot and a slot of its provider are free, the provider's
+requests-per-minute window allows it and no ``Retry-After`` pause holds the
+provider; among startable steps the earliest listed wins (units in the order
+given, steps in list order), so with concurrency 1 steps start in list order.
 
-Transient failures are retried with backoff (each attempt its own receipt);
-permanent ones fail the step and skip its dependents (cascade). A step whose
-estimate would exceed the budget is left pending. ``stop()`` stops scheduling;
-calls in flight get a grace period, then are cancelled (a submitted job stays
-recorded, so the next run polls it instead of paying again).
+Slots are released by a done-callback on the step's task, so they come back
+on every path: success, error, timeout, cancellation, even a task cancelled
+before it ran.
+
+Transient failures are retried after ``RetryPolicy.delay`` (never sooner than
+the provider's ``Retry-After``, which also pauses that provider); each attempt
+is its own receipt. Permanent failures fail the step and skip its dependents
+(cascade). With a budget, a step whose estimate would take the spend (plus the
+estimates of calls in flight) over it is not started; it stays pending and the
+report lists it.
+
+Hooks are synchronous and run on the event loop, one at a time. A raising hook
+stops the run: nothing new starts, calls in flight get the grace period, and
+the hook's exception propagates from :meth:`Scheduler.run`. ``stop()`` (Ctrl-C)
+does the same without an error. Steps not started stay pending; a take cut
+short goes back to ``pending`` with its finished steps kept, so executing it
+again resumes it.
+
+Preparing a step (validation, cache key) runs on the loop, except for a step
+whose payload names input files: hashing those runs in a worker thread so a
+large video never blocks the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import heapq
 import time
@@ -26,86 +41,46 @@ from typing import Any
 
 from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher, Prepared
-from recoil.errors import BudgetExceededError, DispatchError, RecoilError
-from recoil.execution.policy import Limits, RateWindow, RetryPolicy
+from recoil.errors import BudgetExceededError, DispatchError, StateError
+from recoil.execution.policy import Limits, ProviderGates, RetryPolicy
+from recoil.execution.refs import resolve_refs
+from recoil.execution.units import Hooks, RunReport, Unit
 from recoil.model.ids import now_us
 from recoil.model.take import Take, TakeHook, TakeStatus
-from recoil.model.workflow import (
-    STEP_REF,
-    FailureHook,
-    StepHook,
-    StepStatus,
-    Workflow,
-    WorkflowStep,
-)
+from recoil.model.workflow import FailureHook, StepHook, StepStatus, Workflow, WorkflowStep
 from recoil.providers.registry import Registry
 from recoil.records.receipt import Receipt
 
-
-@dataclass(slots=True, kw_only=True)
-class Hooks:
-    """Synchronous hooks, called one at a time; a raising hook stops the run."""
-
-    pre_step: StepHook | None = None
-    post_step: StepHook | None = None
-    on_failure: FailureHook | None = None
-    pre_take: TakeHook | None = None
-    post_take: TakeHook | None = None
-
-
-@dataclass(slots=True, kw_only=True)
-class Unit:
-    """One workflow to run, with its context and (optionally) its take."""
-
-    workflow: Workflow
-    context: DispatchContext
-    take: Take | None = None
+__all__ = [
+    "Hooks",
+    "RunReport",
+    "Scheduler",
+    "Unit",
+    "run_takes",
+    "run_units",
+    "run_workflow",
+]
 
 
-@dataclass(slots=True, kw_only=True)
-class RunReport:
-    """What a run did."""
-
-    succeeded: int = 0
-    failed: int = 0
-    skipped: int = 0
-    cached: int = 0
-    left: int = 0
-    """Steps not run: stopped, or over budget."""
-    attempts: int = 0
-    spent: float = 0.0
-    budget_stops: list[str] = field(default_factory=list)
-    interrupted: bool = False
-    elapsed_s: float = 0.0
-
-    def summary(self) -> str:
-        """One line for people."""
-        parts = [f"{self.succeeded} succeeded ({self.cached} cached)"]
-        parts += [f"{self.failed} failed", f"{self.skipped} skipped"]
-        if self.left:
-            parts.append(f"{self.left} not run")
-        parts.append(f"spent {self.spent:.4f}")
-        text = ", ".join(parts) + f" in {self.elapsed_s:.1f} s"
-        if self.interrupted:
-            text = "interrupted: " + text
-        if self.budget_stops:
-            text += f"; budget reached, {len(self.budget_stops)} dispatches not started"
-        return text
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Node:
     unit: int
-    index: int
+    order: int
+    """Position in the run: the unit's index, then the step's; lower starts first."""
     step: WorkflowStep
-    waiting: int
+    waiting: int = 0
     dependents: list[_Node] = field(default_factory=list)
-    prepared: Prepared | None = None
     context: DispatchContext | None = None
+    prepared: Prepared | None = None
+    attempts: int = 0
+    """Attempts in this run (``step.attempts`` counts every run)."""
+    reserved: float = 0.0
+    """Budget held by this step's call in flight."""
 
     @property
-    def key(self) -> tuple[int, int]:
-        return (self.unit, self.index)
+    def provider(self) -> str:
+        assert self.prepared is not None
+        return self.prepared.provider_name
 
 
 class Scheduler:
@@ -126,21 +101,42 @@ class Scheduler:
         self.hooks = hooks or Hooks()
         self.on_receipt = on_receipt
         self.report = RunReport()
-        self._ready: dict[str, list[tuple[tuple[int, int], _Node]]] = {}
-        self._in_flight: dict[str, int] = {}
-        self._windows: dict[str, RateWindow] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._timers: set[asyncio.TimerHandle] = set()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._hook_error: BaseException | None = None
+        self._gates = ProviderGates(self.limits.providers)
+        self._running = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.report = RunReport()
         self._units: list[Unit] = []
         self._remaining: list[int] = []
+        self._ready: dict[str, list[tuple[int, _Node]]] = {}
+        self._tasks: dict[asyncio.Task[None], _Node] = {}
+        self._preparing: dict[asyncio.Future[Prepared], _Node] = {}
+        self._retries: set[asyncio.TimerHandle] = set()
+        self._parked: list[_Node] = []
+        self._reserved = 0.0
+        self._wakeup: asyncio.TimerHandle | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._stop_grace: float | None = None
+        self._draining = False
+        self._cancel_timer: asyncio.TimerHandle | None = None
+        self._hook_error: Exception | None = None
 
-    def stop(self) -> None:
-        """Stop starting new steps (Ctrl-C); steps in flight run on."""
+    def stop(self, *, grace_s: float | None = None) -> None:
+        """Stop starting steps (Ctrl-C); calls in flight get the grace period.
+
+        The grace period is the run's ``grace_s``, or ``grace_s`` here when that
+        is shorter; past it, calls still in flight are cancelled.
+        """
         self._stopping = True
         self.report.interrupted = True
+        if grace_s is not None:
+            self._stop_grace = (
+                grace_s if self._stop_grace is None else min(grace_s, self._stop_grace)
+            )
+            if self._draining:
+                self._cancel_after(grace_s)
         self._wake.set()
 
     @property
@@ -148,163 +144,306 @@ class Scheduler:
         """Steps being dispatched now."""
         return len(self._tasks)
 
-    async def run(self, units: Sequence[Unit], *, grace_s: float | None = None) -> RunReport:
-        """Run every unit's steps; returns the report once nothing more can start.
+    @property
+    def provider_in_flight(self) -> Mapping[str, int]:
+        """Calls in flight per provider (all zero once a run has returned)."""
+        return dict(self._gates.in_flight)
 
-        ``grace_s`` bounds how long calls in flight may finish after ``stop()``.
+    async def run(self, units: Sequence[Unit], *, grace_s: float | None = None) -> RunReport:
+        """Run every unit's pending steps; returns the report once nothing more can start.
+
+        ``grace_s`` bounds how long calls in flight may finish once the run stops
+        (``stop()`` or a raising hook); then they are cancelled and their steps
+        stay pending. ``None`` waits for them. A raising hook's exception
+        propagates once the run has wound down.
         """
+        if self._running:
+            raise StateError("this scheduler is already running; use one scheduler per run")
+        self._running = True
+        stopped_early, stop_grace = self._stopping, self._stop_grace
+        self._reset()
+        self._stopping = self.report.interrupted = stopped_early
+        self._stop_grace = stop_grace
         started = time.perf_counter()
-        self._units = list(units)
-        nodes = self._build(self._units)
         try:
+            self._units = list(units)
+            nodes = self._build(self._units)
             for unit in self._units:
                 if unit.take is not None:
                     unit.take.start()
                     self._call(self.hooks.pre_take, unit.take)
+            self._finish_empty_units()
             for node in nodes:
+                if self._stopping:
+                    break
                 if node.waiting == 0 and node.step.status is StepStatus.PENDING:
                     self._make_ready(node)
-            await self._loop(grace_s)
-        finally:
+            await self._loop()
             await self._drain(grace_s)
-            for timer in self._timers:
-                timer.cancel()
+        except asyncio.CancelledError:
+            await self._cancel_all()
+            raise
+        finally:
+            self._close()
             self.report.elapsed_s = time.perf_counter() - started
             self.report.spent = self.dispatcher.spent
+            self._running = self._stopping = False
+            self._stop_grace = None
         if self._hook_error is not None:
             raise self._hook_error
         return self.report
 
-    # -- graph ---------------------------------------------------------------
+    # -- graph -----------------------------------------------------------------
 
     def _build(self, units: Sequence[Unit]) -> list[_Node]:
         nodes: list[_Node] = []
-        self._remaining = []
         for u, unit in enumerate(units):
             by_id: dict[str, _Node] = {}
             pending = 0
-            for i, step in enumerate(unit.workflow.steps):
-                node = _Node(u, i, step, waiting=0)
-                for dep in step.depends_on:
-                    parent = by_id[dep]
-                    if parent.step.status is not StepStatus.SUCCEEDED:
-                        node.waiting += 1
-                        parent.dependents.append(node)
+            for step in unit.workflow.steps:
+                if step.status is StepStatus.RUNNING:
+                    step.status = StepStatus.PENDING  # cut short by a crash or a stop
+                node = _Node(u, len(nodes), step)
                 by_id[step.step_id] = node
                 nodes.append(node)
-                if step.status in (StepStatus.PENDING, StepStatus.RUNNING):
-                    step.status = StepStatus.PENDING
-                    pending += 1
+                if step.status is not StepStatus.PENDING:
+                    continue
+                pending += 1
+                for dep in step.depends_on:
+                    parent = by_id[dep]
+                    status = parent.step.status
+                    if status in (StepStatus.FAILED, StepStatus.SKIPPED):
+                        # A dependency that ended badly in an earlier run: cascade now.
+                        self._skip(node, dep)
+                        pending -= 1
+                        break
+                    if status is not StepStatus.SUCCEEDED:
+                        node.waiting += 1
+                        parent.dependents.append(node)
             self._remaining.append(pending)
         return nodes
 
+    def _finish_empty_units(self) -> None:
+        for u, remaining in enumerate(self._remaining):
+            if remaining == 0:
+                self._unit_done(u)
+
     def _make_ready(self, node: _Node) -> None:
+        """Prepare a step whose dependencies succeeded and queue it."""
         unit = self._units[node.unit]
-        workflow = unit.workflow
-        identity = {"workflow_id": workflow.workflow_id, "workflow_step_id": node.step.step_id}
-        if unit.take is not None:
-            identity.update(unit.take.identity())
-        ctx = unit.context
-        provenance = {**workflow.global_provenance, **ctx.provenance, **identity}
-        seed = unit.take.seed if unit.take is not None and unit.take.seed is not None else ctx.seed
-        node.context = dataclasses.replace(ctx, provenance=provenance, seed=seed)
+        step = node.step
         try:
-            payload = _resolve(node.step.payload, workflow)
-            node.prepared = self.dispatcher.prepare(node.step.modality, payload, node.context)
-        except RecoilError as exc:
+            node.context = self._step_context(unit, step)
+            payload = resolve_refs(step.payload, unit.workflow)
+            if self._reads_files(step.modality, payload):
+                self._prepare_in_thread(node, payload)
+                return
+            node.prepared = self.dispatcher.prepare(step.modality, payload, node.context)
+        except Exception as exc:
             self._fail(node, exc)
             return
-        provider = node.prepared.provider_name
-        heapq.heappush(self._ready.setdefault(provider, []), (node.key, node))
+        self._queue(node)
 
-    # -- the loop --------------------------------------------------------------
+    def _step_context(self, unit: Unit, step: WorkflowStep) -> DispatchContext:
+        ctx = unit.context
+        identity = {"workflow_id": unit.workflow.workflow_id, "workflow_step_id": step.step_id}
+        seed = ctx.seed
+        if unit.take is not None:
+            identity.update(unit.take.identity())
+            if unit.take.seed is not None:
+                seed = unit.take.seed
+        provenance = {**unit.workflow.global_provenance, **ctx.provenance, **identity}
+        # replace() validates the derived context again (SPEC section 5).
+        return dataclasses.replace(ctx, provenance=provenance, seed=seed)
 
-    async def _loop(self, grace_s: float | None) -> None:
+    def _reads_files(self, modality: str, payload: Mapping[str, Any]) -> bool:
+        fields = self.dispatcher.registry.runner(modality).request_type.input_fields
+        return any(payload.get(name) for name in fields)
+
+    def _prepare_in_thread(self, node: _Node, payload: dict[str, Any]) -> None:
+        assert node.context is not None
+        ctx = node.context
+        requested = payload.get("provider")
+        if requested is None or isinstance(requested, str):
+            # Build the provider here, on the loop, so no two threads ever build it.
+            self.dispatcher.provider(
+                ctx.provider_for(node.step.modality, requested), node.step.modality, ctx
+            )
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            None, self.dispatcher.prepare, node.step.modality, payload, ctx
+        )
+        self._preparing[future] = node
+        future.add_done_callback(self._prepared)
+
+    def _prepared(self, future: asyncio.Future[Prepared]) -> None:
+        node = self._preparing.pop(future)
+        self._wake.set()
+        if future.cancelled() or not self._running:
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._fail(node, exc)
+            return
+        node.prepared = future.result()
+        self._queue(node)
+
+    def _queue(self, node: _Node) -> None:
+        heapq.heappush(self._ready.setdefault(node.provider, []), (node.order, node))
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------
+
+    async def _loop(self) -> None:
         while not self._stopping:
             self._start_ready()
-            if not self._tasks and not self._timers:
+            if self._stopping or not (
+                self._tasks or self._retries or self._preparing or self._has_ready()
+            ):
                 return
             self._wake.clear()
             await self._wake.wait()
 
+    def _has_ready(self) -> bool:
+        return any(self._ready.values())
+
     def _start_ready(self) -> None:
         loop = asyncio.get_running_loop()
-        while len(self._tasks) < self.limits.concurrency and not self._stopping:
+        concurrency = self.limits.concurrency
+        while len(self._tasks) < concurrency and not self._stopping:
             node = self._pick(loop.time())
             if node is None:
                 return
-            self._start(node)
+            self._start(node, loop)
 
     def _pick(self, now: float) -> _Node | None:
-        best: tuple[tuple[int, int], str] | None = None
-        soonest: float | None = None
-        for provider, heap in self._ready.items():
-            if not heap:
-                continue
-            limit = self.limits.providers.get(provider)
-            if limit is not None and limit.in_flight is not None:
-                if self._in_flight.get(provider, 0) >= limit.in_flight:
+        """The earliest-listed step that may start now, or ``None``."""
+        while True:
+            best: tuple[int, str] | None = None
+            soonest: float | None = None
+            for provider, heap in self._ready.items():
+                if not heap or (best is not None and heap[0][0] >= best[0]):
                     continue
-            if limit is not None and limit.rpm is not None:
-                window = self._windows.setdefault(provider, RateWindow(limit.rpm))
-                wait = window.wait_s(now)
+                wait = self._gates.wait_s(provider, now)
+                if wait is None:
+                    continue
                 if wait > 0:
                     soonest = wait if soonest is None else min(soonest, wait)
                     continue
-            if best is None or heap[0][0] < best[0]:
                 best = (heap[0][0], provider)
-        if best is None:
-            if soonest is not None:
-                self._timer(soonest, self._wake.set)
-            return None
-        provider = best[1]
-        window = self._windows.get(provider)
-        if window is not None:
-            window.record(now)
-        return heapq.heappop(self._ready[provider])[1]
+            if best is None:
+                if soonest is not None:
+                    self._wake_in(soonest)
+                return None
+            if self.limits.concurrency == 1 and any(
+                n.order < best[0] for n in self._preparing.values()
+            ):
+                return None  # keep list order: an earlier step is still being prepared
+            node = heapq.heappop(self._ready[best[1]])[1]
+            if self._admit(node):
+                return node
 
-    def _start(self, node: _Node) -> None:
+    def _wake_in(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        when = loop.time() + delay
+        if self._wakeup is not None:
+            if self._wakeup.when() <= when:
+                return
+            self._wakeup.cancel()
+        self._wakeup = loop.call_at(when, self._on_wakeup)
+
+    def _on_wakeup(self) -> None:
+        self._wakeup = None
+        self._wake.set()
+
+    def _admit(self, node: _Node) -> bool:
+        """Whether the budget allows the step; else park it or leave it pending."""
+        assert node.prepared is not None and node.context is not None
+        budget = node.context.budget
+        estimate = node.prepared.estimate.amount
+        if budget is None or estimate <= 0:
+            return True
+        index = self.dispatcher.index
+        key = node.prepared.request_sha256
+        if (node.context.use_cache and key in index.succeeded) or key in index.open_jobs:
+            return True  # a cache hit or a resumed job costs nothing new
+        spent = self.dispatcher.spent
+        if spent + self._reserved + estimate <= budget + 1e-9:
+            return True
+        if self._reserved > 0:
+            self._parked.append(node)  # calls in flight may cost less than reserved
+        else:
+            self._budget_stop(
+                node,
+                f"{node.step.modality} via {node.provider} would cost about {estimate:.4f}; "
+                f"spent {spent:.4f} of budget {budget:.4f}",
+            )
+        return False
+
+    def _budget_stop(self, node: _Node, reason: str) -> None:
+        self.report.budget_stops.append(f"{node.step.step_id}: {reason}")
+
+    def _start(self, node: _Node, loop: asyncio.AbstractEventLoop) -> None:
         step = node.step
-        assert node.prepared is not None
-        provider = node.prepared.provider_name
-        if step.attempts == 0:
+        if node.attempts == 0:
             self._call(self.hooks.pre_step, step)
             if self._hook_error is not None:
-                return
+                return  # the step was not started: it stays pending
             step.started_us = now_us()
         step.status = StepStatus.RUNNING
         step.attempts += 1
-        self._in_flight[provider] = self._in_flight.get(provider, 0) + 1
-        task = asyncio.get_running_loop().create_task(self._attempt(node, provider))
-        self._tasks.add(task)
+        node.attempts += 1
+        self.report.attempts += 1
+        self._gates.started(node.provider, loop.time())
+        if node.context is not None and node.context.budget is not None:
+            node.reserved = node.prepared.estimate.amount if node.prepared else 0.0
+            self._reserved += node.reserved
+        task = loop.create_task(self._attempt(node))
+        self._tasks[task] = node
+        task.add_done_callback(self._released)
 
-    async def _attempt(self, node: _Node, provider: str) -> None:
+    def _released(self, task: asyncio.Task[None]) -> None:
+        """Give the step's slots back, whatever way its task ended."""
+        node = self._tasks.pop(task)
+        self._gates.finished(node.provider)
+        if node.reserved:
+            self._reserved = max(0.0, self._reserved - node.reserved)
+            node.reserved = 0.0
+            if self._parked:
+                parked, self._parked = self._parked, []
+                for other in parked:
+                    self._queue(other)
+        if task.cancelled() and node.step.status is StepStatus.RUNNING:
+            node.step.status = StepStatus.PENDING
+        self._wake.set()
+
+    async def _attempt(self, node: _Node) -> None:
         step = node.step
         assert node.prepared is not None and node.context is not None
-        self.report.attempts += 1
         try:
             receipt = await self.dispatcher.send(node.prepared, node.context, attempt=step.attempts)
         except BudgetExceededError as exc:
-            self.report.budget_stops.append(f"{step.step_id}: {exc}")
+            # Reported costs outran the estimates: leave the step for a later run.
             step.status = StepStatus.PENDING
             step.attempts -= 1
+            node.attempts -= 1
+            self.report.attempts -= 1
+            self._budget_stop(node, str(exc))
         except DispatchError as exc:
-            if self.on_receipt is not None:
-                self.on_receipt(step, exc.receipt)
+            self._call(self.on_receipt, step, exc.receipt)
             self._after_failure(node, exc)
         except asyncio.CancelledError:
             step.status = StepStatus.PENDING
             raise
+        except Exception as exc:
+            # Not a provider failure (the dispatcher turns those into receipts): a
+            # broken store or adapter. The step fails; the rest of the run goes on.
+            self._fail(node, exc)
         else:
-            if self.on_receipt is not None:
-                self.on_receipt(step, receipt)
+            self._call(self.on_receipt, step, receipt)
             self._succeed(node, receipt)
-        finally:
-            self._in_flight[provider] -= 1
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
-            self._wake.set()
 
-    # -- outcomes --------------------------------------------------------------
+    # -- outcomes ------------------------------------------------------------------
 
     def _succeed(self, node: _Node, receipt: Receipt) -> None:
         step = node.step
@@ -317,57 +456,125 @@ class Scheduler:
         self._call(self.hooks.post_step, step)
         for child in node.dependents:
             child.waiting -= 1
-            if child.waiting == 0 and not self._stopping:
+            ready = child.waiting == 0 and child.step.status is StepStatus.PENDING
+            if ready and not self._stopping:
                 self._make_ready(child)
         self._done(node)
 
     def _after_failure(self, node: _Node, exc: DispatchError) -> None:
         step = node.step
-        error = exc.receipt.error
-        if exc.retryable and step.attempts < self.retry.max_attempts and not self._stopping:
-            retry_after = error.retry_after_s if error is not None else None
-            delay = self.retry.delay(step.attempts, retry_after)
-            step.status = StepStatus.PENDING
-            step.receipt = exc.receipt
-
-            def requeue() -> None:
-                assert node.prepared is not None
-                provider = node.prepared.provider_name
-                heapq.heappush(self._ready.setdefault(provider, []), (node.key, node))
-                self._wake.set()
-
-            self._timer(delay, requeue)
-            return
         step.receipt = exc.receipt
-        self._fail(node, exc)
+        error = exc.receipt.error
+        if not (exc.retryable and node.attempts < self.retry.max_attempts):
+            self._fail(node, exc)
+            return
+        step.status = StepStatus.PENDING
+        if self._stopping:
+            return  # it would have been retried: leave it for the next run
+        loop = asyncio.get_running_loop()
+        retry_after = error.retry_after_s if error is not None else None
+        if retry_after:
+            # The provider asked everyone to wait, not just this request.
+            self._gates.pause(node.provider, loop.time() + retry_after)
+        handle: asyncio.TimerHandle
+
+        def requeue() -> None:
+            self._retries.discard(handle)
+            self._queue(node)
+
+        handle = loop.call_later(self.retry.delay(node.attempts, retry_after), requeue)
+        self._retries.add(handle)
 
     def _fail(self, node: _Node, exc: BaseException) -> None:
         step = node.step
         step.status = StepStatus.FAILED
-        step.error = str(exc)
+        step.error = str(exc) or type(exc).__name__
         step.finished_us = now_us()
         self.report.failed += 1
         self._call(self.hooks.on_failure, step, exc)
-        self._skip_dependents(node, step.step_id)
         self._done(node)
+        stack = [node]
+        while stack:
+            parent = stack.pop()
+            for child in parent.dependents:
+                if child.step.status is StepStatus.PENDING:
+                    self._skip(child, parent.step.step_id)
+                    self._done(child)
+                    stack.append(child)
 
-    def _skip_dependents(self, node: _Node, cause: str) -> None:
-        for child in node.dependents:
-            if child.step.status is StepStatus.PENDING:
-                child.step.status = StepStatus.SKIPPED
-                child.step.error = f"skipped: dependency {cause!r} did not succeed"
-                self.report.skipped += 1
-                self._skip_dependents(child, child.step.step_id)
-                self._done(child)
+    def _skip(self, node: _Node, cause: str) -> None:
+        node.step.status = StepStatus.SKIPPED
+        node.step.error = f"skipped: dependency {cause!r} did not succeed"
+        self.report.skipped += 1
 
     def _done(self, node: _Node) -> None:
         self._remaining[node.unit] -= 1
-        unit = self._units[node.unit]
-        if self._remaining[node.unit] == 0 and unit.take is not None:
-            unit.take.finish()
-            self._call(self.hooks.post_take, unit.take)
+        if self._remaining[node.unit] == 0:
+            self._unit_done(node.unit)
 
-    # -- helpers ---------------------------------------------------------------
+    def _unit_done(self, u: int) -> None:
+        take = self._units[u].take
+        if take is not None and take.status is TakeStatus.RUNNING:
+            take.finish()
+            self._call(self.hooks.post_take, take)
+
+    # -- winding down --------------------------------------------------------------
+
+    async def _drain(self, grace_s: float | None) -> None:
+        """Let calls in flight finish within the grace period, then cancel them."""
+        self._draining = True
+        if grace_s is not None:
+            self._cancel_after(grace_s)
+        if self._stop_grace is not None:
+            self._cancel_after(self._stop_grace)
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+        if self._preparing:
+            await asyncio.wait(set(self._preparing))
+
+    def _cancel_after(self, grace_s: float) -> None:
+        """Cancel the calls in flight ``grace_s`` from now (or sooner, if already set)."""
+        loop = asyncio.get_running_loop()
+        when = loop.time() + grace_s
+        if self._cancel_timer is not None:
+            if self._cancel_timer.when() <= when:
+                return
+            self._cancel_timer.cancel()
+        self._cancel_timer = loop.call_at(when, self._cancel_in_flight)
+
+    def _cancel_in_flight(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def _cancel_all(self) -> None:
+        self._stopping = True
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _close(self) -> None:
+        for handle in self._retries:
+            handle.cancel()
+        self._retries.clear()
+        for timer in (self._wakeup, self._cancel_timer):
+            if timer is not None:
+                timer.cancel()
+        self._wakeup = self._cancel_timer = None
+        self._draining = False
+        for node in self._parked:
+            self._budget_stop(node, "the budget is spent")
+        self._parked = []
+        for u, unit in enumerate(self._units):
+            if unit.take is not None and self._remaining[u] > 0:
+                # Cut short: pending again, finished steps kept; executing it resumes it.
+                unit.take.status = TakeStatus.PENDING
+        self.report.left = sum(
+            step.status in (StepStatus.PENDING, StepStatus.RUNNING)
+            for unit in self._units
+            for step in unit.workflow.steps
+        )
 
     def _call(self, hook: Callable[..., None] | None, *args: Any) -> None:
         if hook is None or self._hook_error is not None:
@@ -378,67 +585,6 @@ class Scheduler:
             self._hook_error = exc
             self._stopping = True
             self._wake.set()
-
-    def _timer(self, delay: float, callback: Callable[[], None]) -> None:
-        loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle
-
-        def fire() -> None:
-            self._timers.discard(handle)
-            callback()
-
-        handle = loop.call_later(delay, fire)
-        self._timers.add(handle)
-
-    async def _drain(self, grace_s: float | None) -> None:
-        if not self._tasks:
-            self._count_left()
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-        self._count_left()
-
-    def _count_left(self) -> None:
-        self.report.left = sum(
-            step.status in (StepStatus.PENDING, StepStatus.RUNNING)
-            for unit in self._units
-            for step in unit.workflow.steps
-        )
-
-
-def _resolve(payload: Mapping[str, Any], workflow: Workflow) -> dict[str, Any]:
-    """The payload with every ``{"$step": ...}`` replaced by that step's artifact path."""
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            if STEP_REF in value:
-                return _artifact_path(workflow, str(value[STEP_REF]), value.get("output"))
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return dict(walk(copy.deepcopy(dict(payload))))
-
-
-def _artifact_path(workflow: Workflow, step_id: str, output: str | None) -> str:
-    receipt = workflow.step(step_id).receipt
-    if receipt is None or not receipt.artifacts:
-        raise DependencyOutputError(f"step {step_id!r} has no output to pass on")
-    if output is None:
-        return next(iter(receipt.artifacts.values())).path
-    artifact = receipt.artifacts.get(output)
-    if artifact is None:
-        names = ", ".join(receipt.artifacts)
-        raise DependencyOutputError(f"step {step_id!r} has no output {output!r}; it has: {names}")
-    return artifact.path
-
-
-class DependencyOutputError(RecoilError):
-    """A step references an output its dependency did not produce."""
 
 
 async def run_units(

@@ -23,7 +23,28 @@ def _previz(config: ProviderConfig) -> Provider:
     return create(config)
 
 
+def _comfyui(config: ProviderConfig) -> Provider:
+    from recoil.providers.comfyui import ComfyUIProvider
+
+    return ComfyUIProvider(config)
+
+
+def _fal(config: ProviderConfig) -> Provider:
+    from recoil.providers.fal import FalProvider
+
+    return FalProvider(config)
+
+
+def _replicate(config: ProviderConfig) -> Provider:
+    from recoil.providers.replicate import ReplicateProvider
+
+    return ReplicateProvider(config)
+
+
 PROVIDERS: tuple[tuple[str, ProviderFactory, tuple[str, ...]], ...] = (
     ("fake", _fake, ALL),
     ("previz", _previz, ALL),
+    ("comfyui", _comfyui, ALL),
+    ("fal", _fal, ALL),
+    ("replicate", _replicate, ALL),
 )

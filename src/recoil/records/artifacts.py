@@ -56,7 +56,9 @@ class ArtifactStore:
         """Store bytes; return (path, sha256, whether the file is new)."""
         digest = sha256_bytes(data)
         path = self.path_for(digest, ext)
-        if path.exists() and path.stat().st_size == len(data):
+        # Re-hash rather than trust the size: a damaged copy must be replaced, or the
+        # new receipt would point at bytes that do not match its sha256.
+        if path.is_file() and sha256_file(path) == digest:
             return path, digest, False
         write_atomic(path, data)
         return path, digest, True

@@ -63,7 +63,9 @@ class ReceiptLog:
         self._pending.append((encode_line(record), done))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush_loop())
-        await asyncio.shield(done)
+        # No shield needed: a cancelled caller cancels only its own future; the
+        # line is still written, and the flusher skips futures already done.
+        await done
 
     async def _flush_loop(self) -> None:
         while self._pending:

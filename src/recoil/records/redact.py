@@ -8,9 +8,10 @@ is replaced wherever it appears inside a string.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -21,8 +22,11 @@ _SECRET_NAME = re.compile(
 )
 _MIN_SECRET_LEN = 6
 _known: set[str] = set()
+_env_cache: tuple[dict[Any, Any], frozenset[str], tuple[str, ...]] | None = None
+"""(raw environment, remembered values, secret values) of the last scan."""
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """True when a key or variable name looks like it holds a secret."""
     return bool(_SECRET_NAME.search(name))
@@ -33,10 +37,20 @@ def remember(values: Iterable[str]) -> None:
     _known.update(v for v in values if len(v) >= _MIN_SECRET_LEN)
 
 
-def _secret_values() -> list[str]:
+def _secret_values() -> tuple[str, ...]:
+    global _env_cache  # noqa: PLW0603 - one process-wide memo of the environment scan
+    # Scanning os.environ decodes every variable: too slow for every receipt. The
+    # raw bytes mapping compares at C speed, so the scan reruns only on a change.
+    raw = getattr(os.environ, "_data", None)
+    cached = _env_cache
+    if cached is not None and raw is not None and cached[0] == raw and cached[1] == _known:
+        return cached[2]
     env = [v for k, v in os.environ.items() if is_secret_name(k) and len(v) >= _MIN_SECRET_LEN]
     # Longest first so a secret containing another is replaced whole.
-    return sorted({*env, *_known}, key=len, reverse=True)
+    values = tuple(sorted({*env, *_known}, key=len, reverse=True))
+    if isinstance(raw, dict):
+        _env_cache = (dict(raw), frozenset(_known), values)
+    return values
 
 
 def redact_text(text: str) -> str:
@@ -53,7 +67,7 @@ def redact(value: Any) -> Any:
     return _redact(value, secrets)
 
 
-def _redact(value: Any, secrets: list[str]) -> Any:
+def _redact(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, str):
         for secret in secrets:
             if secret in value:

@@ -1,0 +1,3 @@
+"""Imports every command module so each registers its commands on the app."""
+
+from recoil.cli import generate, production, receipts, review  # noqa: F401

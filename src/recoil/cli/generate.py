@@ -1,0 +1,65 @@
+"""``recoil dispatch``: one generation, outside any project plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from recoil.cli.app import app
+
+
+@app.command("dispatch")
+def dispatch_command(
+    modality: str = typer.Argument(..., help="keyframe, video, audio, upscale, or a plugin's."),
+    prompt: str = typer.Option("", "--prompt", "-p", help="The prompt (for audio: the text)."),
+    provider: str | None = typer.Option(None, "--provider", help="Provider name."),
+    project: Path = typer.Option(Path(), "--project", help="Project folder for receipts."),
+    param: list[str] = typer.Option(
+        [], "--param", help="Extra payload field as KEY=VALUE (VALUE parsed as JSON if it can)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
+) -> None:
+    """Run one generation and print where the artifact is and its receipt."""
+    from recoil.context import DispatchContext
+    from recoil.dispatch import dispatch
+    from recoil.errors import DispatchError
+    from recoil.settings import load_settings
+
+    payload: dict[str, object] = {"prompt": prompt}
+    for item in param:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--param takes KEY=VALUE, got {item!r}")
+        try:
+            payload[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            payload[key] = raw
+    if provider:
+        payload["provider"] = provider
+    settings = load_settings(project) if project.is_dir() else None
+    from recoil.production.folder import provider_configs
+
+    context = DispatchContext(
+        project=project,
+        provider_config=provider_configs(project, settings),
+        embed_prompts=settings.project.embed_prompts if settings is not None else True,
+    )
+    try:
+        receipt = dispatch(modality, payload, context=context)
+    except DispatchError as exc:
+        if as_json:
+            typer.echo(json.dumps(exc.receipt.to_dict(), indent=2, sort_keys=True))
+        raise
+    if as_json:
+        typer.echo(json.dumps(receipt.to_dict(), indent=2, sort_keys=True))
+        return
+    for artifact in receipt.artifacts.values():
+        typer.echo(f"{artifact.name}: {artifact.path}")
+    cached = " (cached)" if receipt.cached else ""
+    typer.echo(
+        f"receipt {receipt.receipt_id}: {receipt.modality} via {receipt.provider} "
+        f"({receipt.model}) seed {receipt.seed}, cost {receipt.cost.amount:.4f} "
+        f"{receipt.cost.currency}{cached}"
+    )

@@ -1,0 +1,64 @@
+"""What a run takes (units of work and hooks) and what it gives back (its report)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from recoil.context import DispatchContext
+from recoil.model.take import Take, TakeHook
+from recoil.model.workflow import FailureHook, StepHook, Workflow
+
+
+@dataclass(slots=True, kw_only=True)
+class Hooks:
+    """Synchronous hooks, called one at a time; a raising hook stops the run."""
+
+    pre_step: StepHook | None = None
+    post_step: StepHook | None = None
+    on_failure: FailureHook | None = None
+    pre_take: TakeHook | None = None
+    post_take: TakeHook | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Unit:
+    """One workflow to run, with its context and (optionally) its take."""
+
+    workflow: Workflow
+    context: DispatchContext
+    take: Take | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class RunReport:
+    """What a run did and what it left undone."""
+
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cached: int = 0
+    left: int = 0
+    """Steps not run: stopped, over budget, or waiting on such a step."""
+    attempts: int = 0
+    spent: float = 0.0
+    budget_stops: list[str] = field(default_factory=list)
+    """One line per step not started because of the budget."""
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people."""
+        parts = [f"{self.succeeded} succeeded ({self.cached} cached)"]
+        parts += [f"{self.failed} failed", f"{self.skipped} skipped"]
+        if self.left:
+            parts.append(f"{self.left} not run")
+        parts.append(f"spent {self.spent:.4f}")
+        text = ", ".join(parts) + f" in {self.elapsed_s:.1f} s"
+        if self.interrupted:
+            text = "interrupted: " + text + "; run again to resume"
+        if self.budget_stops:
+            text += (
+                f"; budget reached, {len(self.budget_stops)} dispatches not started "
+                "(raise the budget and run again to continue)"
+            )
+        return text

@@ -1,0 +1,335 @@
+"""The contact sheet: every beat's takes side by side, as a static HTML page and a PNG grid.
+
+One row per beat (scene order), one cell per take (take order) with a
+thumbnail, the take id, its run and review status, its score and its cost; the
+primary take is outlined and labelled ``PRIMARY``.
+
+The thumbnail is the take's keyframe, else the first frame of its video, else
+a grey ``no media`` tile. In ``contact.html`` a keyframe is linked relatively
+(so the page keeps working when the project folder moves) while a video-frame
+thumbnail is embedded as a JPEG data URI; every take links its video, audio
+and keyframe relatively. All text is HTML-escaped. Both files are
+deterministic (no timestamps) and written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from recoil.errors import StoreError
+from recoil.export.edit import BeatCut, Edit, TakeMedia
+
+HTML_NAME = "contact.html"
+PNG_NAME = "contact.png"
+
+_THUMB_WIDTH = 192
+_LABEL_WIDTH = 170
+_PAD = 10
+_LINE = 15
+_TEXT_LINES = 3
+_HEADER = 36
+_BACKGROUND = (24, 24, 28)
+_TEXT = (230, 230, 230)
+_DIM = (150, 150, 155)
+_PRIMARY = (46, 204, 113)
+_WARN = (231, 76, 60)
+_PLACEHOLDER = (60, 60, 66)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Cell:
+    """One take with its thumbnail (``None`` when it has no media)."""
+
+    take: TakeMedia
+    primary: bool
+    thumbnail: Image.Image | None
+
+
+def write_contact_sheet(edit: Edit, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``contact.html`` and ``contact.png`` into ``out_dir``; return both paths.
+
+    Raises :class:`~recoil.errors.StoreError` when a keyframe or video exists
+    but cannot be read.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = _thumb_size(edit)
+    rows = [(beat, [_cell(beat, take, size) for take in beat.takes]) for beat in edit.beats]
+    html_path = _write_atomic(out_dir / HTML_NAME, _html(edit, rows, out_dir).encode("utf-8"))
+    png = io.BytesIO()
+    _grid(edit, rows, size).save(png, format="PNG")
+    png_path = _write_atomic(out_dir / PNG_NAME, png.getvalue())
+    return html_path, png_path
+
+
+def _thumb_size(edit: Edit) -> tuple[int, int]:
+    return _THUMB_WIDTH, max(2, round(_THUMB_WIDTH * edit.height / edit.width))
+
+
+def _cell(beat: BeatCut, take: TakeMedia, size: tuple[int, int]) -> _Cell:
+    primary = beat.primary is not None and beat.primary.take_id == take.take_id
+    return _Cell(take=take, primary=primary, thumbnail=_thumbnail(take, size))
+
+
+def _thumbnail(take: TakeMedia, size: tuple[int, int]) -> Image.Image | None:
+    image: Image.Image | None = None
+    if take.keyframe is not None and take.keyframe.is_file():
+        try:
+            with Image.open(take.keyframe) as opened:
+                image = opened.convert("RGB")
+        except (OSError, UnidentifiedImageError) as error:
+            raise StoreError(
+                f"cannot read keyframe {take.keyframe} of take {take.take_id}: {error}; "
+                f"re-render the take"
+            ) from error
+    elif take.video is not None and take.video.is_file():
+        image = _first_frame(take.video, take.take_id)
+    if image is None:
+        return None
+    return ImageOps.pad(image, size, color=(0, 0, 0))
+
+
+def _first_frame(video: Path, take_id: str) -> Image.Image | None:
+    try:
+        with av.open(str(video)) as container:
+            if not container.streams.video:
+                return None
+            for frame in container.decode(video=0):
+                return Image.fromarray(frame.to_ndarray(format="rgb24"))
+    except av.FFmpegError as error:
+        raise StoreError(
+            f"cannot read video {video} of take {take_id}: {error}; re-render the take"
+        ) from error
+    return None
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        tmp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- HTML -------------------------------------------------------------------
+
+_STYLE = """
+body { background: #18181c; color: #e6e6e6; font: 14px/1.4 system-ui, sans-serif; margin: 24px; }
+h1 { font-size: 20px; margin: 0 0 4px; }
+.summary { color: #96969b; margin: 0 0 16px; }
+table { border-collapse: separate; border-spacing: 10px; }
+th { text-align: left; vertical-align: top; width: 170px; font-weight: normal; }
+th .beat { font-weight: bold; }
+th .meta, td .meta { color: #96969b; font-size: 12px; }
+.nopick { color: #e74c3c; font-weight: bold; }
+td { vertical-align: top; width: 192px; padding: 4px; border: 3px solid transparent; }
+td.primary { border-color: #2ecc71; }
+td img, .nomedia { display: block; width: 192px; background: #3c3c42; }
+.nomedia { line-height: 108px; text-align: center; color: #96969b; }
+.badge { background: #2ecc71; color: #000; font-size: 11px; font-weight: bold; padding: 0 4px; }
+.take { font-weight: bold; }
+ul.notes { margin: 4px 0 0; padding-left: 16px; font-size: 12px; }
+.links a { color: #7fb3ff; margin-right: 6px; font-size: 12px; }
+"""
+
+
+def _html(edit: Edit, rows: list[tuple[BeatCut, list[_Cell]]], out_dir: Path) -> str:
+    e = _escape
+    takes = sum(len(cells) for _, cells in rows)
+    cost = sum(cell.take.cost for _, cells in rows for cell in cells)
+    parts = [
+        "<!doctype html>",
+        '<html lang="en">',
+        '<head><meta charset="utf-8">',
+        f"<title>{e(edit.title)} - contact sheet</title>",
+        f"<style>{_STYLE}</style></head>",
+        "<body>",
+        f"<h1>{e(edit.title)}</h1>",
+        f'<p class="summary">{len(rows)} beats, {takes} takes, {e(_number(edit.fps))} fps, '
+        f"{edit.width}x{edit.height}, total cost {_cost(cost)}</p>",
+        "<table>",
+    ]
+    for beat, cells in rows:
+        parts.append(f'<tr id="{e(beat.scene_id)}--{e(beat.beat_id)}">')
+        parts.append(_beat_header(beat))
+        parts.extend(_take_cell(cell, out_dir) for cell in cells)
+        parts.append("</tr>")
+    parts += ["</table>", "</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def _beat_header(beat: BeatCut) -> str:
+    e = _escape
+    pick = "" if beat.primary is not None else '<div class="nopick">MISSING: no primary</div>'
+    return (
+        f'<th scope="row"><div class="beat">{e(beat.scene_id)} / {e(beat.beat_id)}</div>'
+        f"<div>{e(beat.title)}</div>"
+        f'<div class="meta">{e(_number(beat.duration_s))} s, {e(beat.primary_strategy)}</div>'
+        f"{pick}</th>"
+    )
+
+
+def _take_cell(cell: _Cell, out_dir: Path) -> str:
+    e = _escape
+    take = cell.take
+    if take.keyframe is not None and take.keyframe.is_file():
+        src = _link(take.keyframe, out_dir)
+    elif cell.thumbnail is not None:
+        src = _data_uri(cell.thumbnail)
+    else:
+        src = None
+    picture = (
+        f'<img src="{e(src)}" alt="{e(take.take_id)}">'
+        if src is not None
+        else '<div class="nomedia">no media</div>'
+    )
+    if take.video is not None and take.video.is_file():
+        picture = f'<a href="{e(_link(take.video, out_dir))}">{picture}</a>'
+    links = [
+        f'<a href="{e(_link(path, out_dir))}">{label}</a>'
+        for label, path in (
+            ("video", take.video),
+            ("audio", take.audio),
+            ("keyframe", take.keyframe),
+        )
+        if path is not None and path.is_file()
+    ]
+    notes = "".join(
+        f"<li>{e(note.author)}"
+        f"{'' if note.frame is None else f' [frame {note.frame}]'}: {e(note.text)}</li>"
+        for note in take.notes
+    )
+    badge = ' <span class="badge">PRIMARY</span>' if cell.primary else ""
+    return (
+        f'<td class="{"take-cell primary" if cell.primary else "take-cell"}">'
+        f"{picture}"
+        f'<div><span class="take">{e(take.take_id)}</span>{badge}</div>'
+        f'<div class="meta">{e(take.status)}, review: {e(take.review_status)}</div>'
+        f'<div class="meta">score {_score(take.score)}, cost {_cost(take.cost)}</div>'
+        f'<div class="links">{"".join(links)}</div>'
+        f"{f'<ul class=notes>{notes}</ul>' if notes else ''}"
+        "</td>"
+    )
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _link(path: Path, out_dir: Path) -> str:
+    relative = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+    return urllib.parse.quote(relative)
+
+
+def _data_uri(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=82)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _score(score: float | None) -> str:
+    return "-" if score is None else f"{score:.3f}"
+
+
+def _cost(cost: float) -> str:
+    return f"{cost:.4f}"
+
+
+# --- PNG --------------------------------------------------------------------
+
+
+def _grid(
+    edit: Edit, rows: list[tuple[BeatCut, list[_Cell]]], size: tuple[int, int]
+) -> Image.Image:
+    thumb_w, thumb_h = size
+    columns = max((len(cells) for _, cells in rows), default=0) or 1
+    cell_w = thumb_w + _PAD
+    row_h = thumb_h + _TEXT_LINES * _LINE + 2 * _PAD
+    width = _PAD + _LABEL_WIDTH + columns * cell_w + _PAD
+    height = _HEADER + max(1, len(rows)) * row_h + _PAD
+    image = Image.new("RGB", (width, height), _BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=12)
+    title = ImageFont.load_default(size=18)
+    draw.text((_PAD, _PAD), _fit(draw, edit.title, width - 2 * _PAD, title), font=title, fill=_TEXT)
+    for row, (beat, cells) in enumerate(rows):
+        top = _HEADER + row * row_h + _PAD
+        label = [
+            (f"{beat.scene_id} / {beat.beat_id}", _TEXT),
+            (beat.title, _DIM),
+            (f"{_number(beat.duration_s)} s, {beat.primary_strategy}", _DIM),
+        ]
+        if beat.primary is None:
+            label.append(("MISSING: no primary", _WARN))
+        for line, (text, color) in enumerate(label):
+            fitted = _fit(draw, text, _LABEL_WIDTH - _PAD, font)
+            draw.text((_PAD, top + line * _LINE), fitted, font=font, fill=color)
+        for column, cell in enumerate(cells):
+            left = _PAD + _LABEL_WIDTH + column * cell_w
+            if cell.thumbnail is not None:
+                image.paste(cell.thumbnail, (left, top))
+            _draw_cell(draw, cell, origin=(left, top), size=size, font=font)
+    return image
+
+
+def _draw_cell(
+    draw: ImageDraw.ImageDraw,
+    cell: _Cell,
+    *,
+    origin: tuple[int, int],
+    size: tuple[int, int],
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+) -> None:
+    left, top = origin
+    thumb_w, thumb_h = size
+    take = cell.take
+    if cell.thumbnail is None:
+        draw.rectangle((left, top, left + thumb_w - 1, top + thumb_h - 1), fill=_PLACEHOLDER)
+        centre = (left + thumb_w // 2, top + thumb_h // 2)
+        draw.text(centre, "no media", font=font, fill=_DIM, anchor="mm")
+    name = f"{take.take_id}  PRIMARY" if cell.primary else take.take_id
+    lines = [
+        (name, _PRIMARY if cell.primary else _TEXT),
+        (f"{take.status}, review: {take.review_status}", _DIM),
+        (f"score {_score(take.score)}, cost {_cost(take.cost)}", _DIM),
+    ]
+    for line, (text, color) in enumerate(lines):
+        y = top + thumb_h + 3 + line * _LINE
+        draw.text((left, y), _fit(draw, text, thumb_w, font), font=font, fill=color)
+    if cell.primary:
+        box = (left - 4, top - 4, left + thumb_w + 3, top + thumb_h + _TEXT_LINES * _LINE + 5)
+        draw.rectangle(box, outline=_PRIMARY, width=3)
+
+
+def _fit(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    width: int,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+) -> str:
+    """``text`` cut with an ellipsis to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..."

@@ -1,0 +1,74 @@
+"""A project folder opened for work: its settings, shot list and paths."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from recoil.errors import ConfigError
+from recoil.providers.base import ProviderConfig
+from recoil.providers.registry import default_registry
+from recoil.records.redact import remember
+from recoil.store import ProjectStore
+from recoil.settings import Settings, load_credentials, load_settings
+from recoil.shotlist import ShotList, load_shotlist
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Production:
+    """An opened project folder."""
+
+    path: Path
+    settings: Settings
+    shotlist: ShotList
+
+    @property
+    def exports(self) -> Path:
+        """Where the cut, timeline and contact sheet go."""
+        return self.path / "exports"
+
+    @property
+    def frames(self) -> Path:
+        """Where frames extracted for keyframe chaining go."""
+        return self.path / "frames"
+
+    def provider_configs(self) -> dict[str, ProviderConfig]:
+        """Each configured provider's options, prices and secrets."""
+        return provider_configs(self.path, self.settings)
+
+
+def provider_configs(path: Path, settings: Settings | None) -> dict[str, ProviderConfig]:
+    """Provider name -> its options (from ``recoil.toml``), prices and secrets."""
+    secrets = load_credentials()
+    remember(secrets.values())
+    configs: dict[str, ProviderConfig] = {}
+    names = set(default_registry().providers())
+    if settings is not None:
+        names |= set(settings.providers) | set(settings.prices)
+    for name in names:
+        options = dict(settings.providers.get(name, {})) if settings is not None else {}
+        options.setdefault("project_dir", str(path))
+        prices = dict(settings.prices.get(name, {})) if settings is not None else {}
+        configs[name] = ProviderConfig(options=options, prices=prices, secrets=secrets)
+    return configs
+
+
+@contextmanager
+def open_store(production: Production) -> Iterator[ProjectStore]:
+    """The project's store (reconciled with its receipt log), closed on exit."""
+    store = ProjectStore.open(production.path, url=production.settings.project.database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def open_production(path: Path) -> Production:
+    """Load a project folder's settings and shot list (ConfigError/ShotListError if bad)."""
+    if not path.is_dir():
+        raise ConfigError(f"{path}: no such project folder; create one with: recoil init {path}")
+    settings = load_settings(path)
+    shotlist_file = path / settings.project.shotlist
+    return Production(path=path, settings=settings, shotlist=load_shotlist(shotlist_file))

@@ -1,0 +1,430 @@
+"""``recoil run``: plan, preflight, generate every pending take, choose primaries, export.
+
+A run is resumable at any point. The store remembers takes and steps; the
+receipt log (the source of truth) is reconciled into it on open; succeeded
+steps are never generated again, a job with a ``submitted`` record is polled
+instead of re-sent, and the cache turns a repeated request into a free
+``cached`` receipt. Beats that start from the previous beat's last frame
+(keyframe chaining) run in a later wave, once that beat has a primary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from recoil.context import DispatchContext
+from recoil.dispatch import Dispatcher
+from recoil.errors import ConfigError
+from recoil.execution.policy import Limits, ProviderLimit, RetryPolicy
+from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
+from recoil.model.ids import new_id
+from recoil.model.take import Beat, Project, Scene, Take
+from recoil.model.workflow import STEP_REF, StepStatus, WorkflowStep
+from recoil.production.edit import build_edit, choose_primaries
+from recoil.production.folder import Production, open_production, open_store
+from recoil.production.plan import plan_project, runnable_takes
+from recoil.records.receipt import Receipt
+from recoil.store import ProjectStore
+
+EDIT_MARK = ".edit.sha256"
+
+
+class Progress(Protocol):
+    """Where a run reports progress (a rich bar on a terminal, plain lines otherwise)."""
+
+    def start(self, total: int) -> None:
+        """The run will dispatch ``total`` steps."""
+
+    def step_done(self, step: WorkflowStep, take: Take | None) -> None:
+        """A step finished (succeeded, failed or was skipped)."""
+
+    def finish(self) -> None:
+        """The run ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """How to run a project."""
+
+    dry_run: bool = False
+    use_cache: bool = True
+    budget: float | None = None
+    concurrency: int | None = None
+    provider: str | None = None
+    """Send every modality to this provider instead of the shot list's choice."""
+    executor: Literal["local", "ray"] = "local"
+    grace_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanLine:
+    """One take to run, for the dry-run plan."""
+
+    scene_id: str
+    beat_id: str
+    take_id: str
+    dispatches: int
+    estimate: float
+
+
+@dataclass(slots=True, kw_only=True)
+class RunOutcome:
+    """What a run did."""
+
+    plan: list[PlanLine] = field(default_factory=list)
+    report: RunReport = field(default_factory=RunReport)
+    exports: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    currency: str = "USD"
+    dry_run: bool = False
+
+    @property
+    def estimate(self) -> float:
+        """Estimated cost of the planned dispatches."""
+        return sum(line.estimate for line in self.plan)
+
+    @property
+    def exit_code(self) -> int:
+        """0 success, 1 some steps failed, 130 interrupted (SPEC section 12)."""
+        if self.report.interrupted:
+            return 130
+        return 1 if self.report.failed else 0
+
+
+SchedulerHook = Callable[[Scheduler], Any]
+"""Called with each wave's scheduler, e.g. to route Ctrl-C to ``scheduler.stop``."""
+
+
+async def run_production(
+    path: Path,
+    options: RunOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    on_scheduler: SchedulerHook | None = None,
+) -> RunOutcome:
+    """Run the project at ``path`` (see the module docstring)."""
+    options = options or RunOptions()
+    production = open_production(path)
+    outcome = RunOutcome(currency=production.settings.run.currency, dry_run=options.dry_run)
+    with open_store(production) as store:
+        project = plan_project(production.shotlist, store.load_project(), base=path)
+        context = _context(production, options)
+        pending = runnable_takes(project)
+        async with _dispatcher(context, options) as dispatcher:
+            outcome.plan = _plan_lines(dispatcher, context, pending)
+            if options.dry_run:
+                return outcome
+            store.save_project(project)
+            await _preflight(dispatcher, context, pending)
+            run = _Run(production, store, project, dispatcher, context, options, progress)
+            outcome.report = await run.waves(pending, on_scheduler)
+        reviews = _reviews(store)
+        outcome.notes += choose_primaries(
+            project,
+            production.shotlist.project.primary_strategy,
+            reviews,
+            weights=production.settings.evals.weights,
+        )
+        store.save_project(project)
+        if not outcome.report.interrupted:
+            outcome.exports = export_project(production, project, reviews)
+    return outcome
+
+
+class _Run:
+    """One run's waves of takes through the scheduler."""
+
+    def __init__(
+        self,
+        production: Production,
+        store: ProjectStore,
+        project: Project,
+        dispatcher: Dispatcher,
+        context: DispatchContext,
+        options: RunOptions,
+        progress: Progress | None,
+    ) -> None:
+        self.production = production
+        self.store = store
+        self.project = project
+        self.dispatcher = dispatcher
+        self.context = context
+        self.options = options
+        self.progress = progress
+        self.owner: dict[int, tuple[Scene, Beat, Take]] = {}
+        settings = production.settings
+        names = set(settings.providers)
+        self.limits = Limits(
+            concurrency=options.concurrency or settings.run.concurrency,
+            providers={
+                name: ProviderLimit(
+                    in_flight=settings.provider_limit(name), rpm=settings.provider_rpm(name)
+                )
+                for name in names
+            },
+        )
+        self.retry = RetryPolicy(max_attempts=settings.run.retries + 1)
+
+    async def waves(
+        self, pending: list[tuple[Scene, Beat, Take]], on_scheduler: SchedulerHook | None
+    ) -> RunReport:
+        by_depth: dict[int, list[tuple[Scene, Beat, Take]]] = {}
+        beats = {b.beat_id: b for b in self.project.beats()}
+        for item in pending:
+            by_depth.setdefault(_chain_depth(item[1], beats), []).append(item)
+            for step in item[2].workflow.steps:
+                self.owner[id(step)] = item
+        total = RunReport()
+        if self.progress is not None:
+            self.progress.start(
+                sum(
+                    s.status is StepStatus.PENDING
+                    for _, _, take in pending
+                    for s in take.workflow.steps
+                )
+            )
+        try:
+            for depth in sorted(by_depth):
+                wave = by_depth[depth]
+                if depth > 0:
+                    choose_primaries(
+                        self.project,
+                        self.production.shotlist.project.primary_strategy,
+                        _reviews(self.store),
+                        weights=self.production.settings.evals.weights,
+                    )
+                    for _, beat, take in wave:
+                        self._chain(beat, take, beats)
+                scheduler = Scheduler(
+                    self.dispatcher,
+                    limits=self.limits,
+                    retry=self.retry,
+                    hooks=Hooks(
+                        post_step=self._step_done,
+                        on_failure=lambda step, _exc: self._step_done(step),
+                        post_take=self._take_done,
+                    ),
+                    on_receipt=lambda _step, receipt: self._receipt(receipt),
+                )
+                if on_scheduler is not None:
+                    on_scheduler(scheduler)
+                units = [Unit(workflow=t.workflow, context=self.context, take=t) for _, _, t in wave]
+                report = await scheduler.run(units, grace_s=self.options.grace_s)
+                for _, _, take in wave:
+                    self._save(take)
+                total = _merge(total, report)
+                if report.interrupted:
+                    break
+        finally:
+            if self.progress is not None:
+                self.progress.finish()
+        return total
+
+    def _chain(self, beat: Beat, take: Take, beats: dict[str, Beat]) -> None:
+        """Start the take's keyframe from the last frame of the source beat's primary."""
+        keyframe = take.workflow.step("keyframe")
+        source = beats.get(str(beat.beat_metadata.get("chain_from")))
+        if keyframe.status is not StepStatus.PENDING or source is None:
+            return
+        primary = source.primary_take
+        video = primary.workflow.step("video").receipt if primary is not None else None
+        if video is None or "video" not in video.artifacts:
+            return  # nothing to chain from: the keyframe is drawn from its prompt alone
+        frame = last_frame(Path(video.artifacts["video"].path), self.production.frames)
+        keyframe.payload = {**keyframe.payload, "image": str(frame)}
+
+    def _step_done(self, step: WorkflowStep) -> None:
+        item = self.owner.get(id(step))
+        if item is not None:
+            self._save(item[2])
+        if self.progress is not None:
+            self.progress.step_done(step, item[2] if item is not None else None)
+
+    def _take_done(self, take: Take) -> None:
+        self._save(take)
+
+    def _save(self, take: Take) -> None:
+        scene, beat, _ = self.owner[id(take.workflow.steps[0])]
+        self.store.save_take(scene.scene_id, beat.beat_id, take)
+
+    def _receipt(self, receipt: Receipt) -> None:
+        self.store.index_receipt(receipt)
+
+
+def _chain_depth(beat: Beat, beats: dict[str, Beat]) -> int:
+    depth = 0
+    seen = {beat.beat_id}
+    source = beat.beat_metadata.get("chain_from")
+    while isinstance(source, str) and source in beats and source not in seen:
+        depth += 1
+        seen.add(source)
+        source = beats[source].beat_metadata.get("chain_from")
+    return depth
+
+
+def last_frame(video: Path, folder: Path) -> Path:
+    """The last frame of a video as a PNG in ``folder`` (named by the video's hash)."""
+    import io
+
+    import av
+    from PIL import Image
+
+    target = folder / f"{video.stem}-last.png"
+    if target.exists():
+        return target
+    image: Image.Image | None = None
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            image = frame.to_image()
+    if image is None:
+        raise ConfigError(f"{video}: no frames to chain from")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    from recoil.records.artifacts import write_atomic
+
+    write_atomic(target, buffer.getvalue())
+    return target
+
+
+def export_project(
+    production: Production, project: Project, reviews: Any
+) -> list[Path]:
+    """Write the cut, the timeline and the contact sheet unless the edit is unchanged."""
+    from recoil.export import write_contact_sheet, write_cut, write_timeline
+
+    edit = build_edit(project, reviews, weights=production.settings.evals.weights)
+    digest = hashlib.sha256(
+        json.dumps(edit.to_dict(), sort_keys=True, default=str).encode()
+    ).hexdigest()
+    out = production.exports
+    outputs = [out / "cut.mp4", out / "cut.otio", out / "contact.html", out / "contact.png"]
+    mark = out / EDIT_MARK
+    if all(p.exists() for p in outputs) and mark.exists() and mark.read_text() == digest:
+        return outputs
+    out.mkdir(parents=True, exist_ok=True)
+    write_cut(edit, out / "cut.mp4")
+    write_timeline(edit, out / "cut.otio")
+    write_contact_sheet(edit, out)
+    mark.write_text(digest)
+    return outputs
+
+
+def export_current(path: Path) -> list[Path]:
+    """Export the project as it stands (``recoil export``), without running anything."""
+    production = open_production(path)
+    with open_store(production) as store:
+        project = plan_project(production.shotlist, store.load_project(), base=path)
+        reviews = _reviews(store)
+        choose_primaries(
+            project,
+            production.shotlist.project.primary_strategy,
+            reviews,
+            weights=production.settings.evals.weights,
+        )
+        store.save_project(project)
+    return export_project(production, project, reviews)
+
+
+def _reviews(store: ProjectStore) -> dict[str, tuple[str, list[Any]]]:
+    return {tid: (status.value, notes) for tid, (status, notes) in store.reviews().items()}
+
+
+def _context(production: Production, options: RunOptions) -> DispatchContext:
+    settings = production.settings
+    shot = production.shotlist.project
+    return DispatchContext(
+        project=production.path,
+        providers={} if options.provider else dict(shot.providers),
+        default_provider=options.provider or shot.provider,
+        provider_config=production.provider_configs(),
+        run_id=new_id("run"),
+        timeout_s=settings.run.timeout_s,
+        budget=options.budget if options.budget is not None else settings.run.budget,
+        use_cache=options.use_cache,
+        embed_prompts=settings.project.embed_prompts,
+    )
+
+
+def _dispatcher(context: DispatchContext, options: RunOptions) -> Dispatcher:
+    if options.executor == "ray":
+        from recoil.execution.ray import RayDispatcher
+
+        return RayDispatcher(context)
+    return Dispatcher(context)
+
+
+def _plan_lines(
+    dispatcher: Dispatcher, context: DispatchContext, pending: list[tuple[Scene, Beat, Take]]
+) -> list[PlanLine]:
+    lines = []
+    for scene, beat, take in pending:
+        steps = [s for s in take.workflow.steps if s.status is StepStatus.PENDING]
+        estimate = 0.0
+        for step in steps:
+            ctx = dataclasses.replace(context, seed=take.seed)
+            prepared = dispatcher.prepare(step.modality, _without_refs(step.payload), ctx)
+            estimate += prepared.estimate.amount
+        lines.append(
+            PlanLine(
+                scene_id=scene.scene_id,
+                beat_id=beat.beat_id,
+                take_id=take.take_id,
+                dispatches=len(steps),
+                estimate=estimate,
+            )
+        )
+    return lines
+
+
+async def _preflight(
+    dispatcher: Dispatcher, context: DispatchContext, pending: list[tuple[Scene, Beat, Take]]
+) -> None:
+    """Before the first paid call: every provider built (credentials) and ready."""
+    used: dict[str, str] = {}
+    for _, _, take in pending:
+        for step in take.workflow.steps:
+            requested = step.payload.get("provider")
+            name = context.provider_for(step.modality, requested if requested else None)
+            used.setdefault(name, step.modality)
+    problems: list[str] = []
+    for name, modality in sorted(used.items()):
+        provider = dispatcher.provider(name, modality, context)
+        problems += [f"{name}: {p}" for p in await provider.preflight()]
+    if problems:
+        raise ConfigError("preflight failed:\n  " + "\n  ".join(problems))
+
+
+def _without_refs(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in payload.items()
+        if not (isinstance(v, dict) and STEP_REF in v)
+    }
+
+
+def _merge(a: RunReport, b: RunReport) -> RunReport:
+    return RunReport(
+        succeeded=a.succeeded + b.succeeded,
+        failed=a.failed + b.failed,
+        skipped=a.skipped + b.skipped,
+        cached=a.cached + b.cached,
+        left=a.left + b.left,
+        attempts=a.attempts + b.attempts,
+        spent=max(a.spent, b.spent),
+        budget_stops=a.budget_stops + b.budget_stops,
+        interrupted=a.interrupted or b.interrupted,
+        elapsed_s=a.elapsed_s + b.elapsed_s,
+    )
+
+
+def run_production_sync(path: Path, options: RunOptions | None = None) -> RunOutcome:
+    """:func:`run_production` for callers without an event loop."""
+    return asyncio.run(run_production(path, options))
+

@@ -1,0 +1,436 @@
+"""The ComfyUI provider: API-format workflow templates filled from the request.
+
+Settings (``[providers.comfyui]`` in ``recoil.toml``)::
+
+    servers = ["http://127.0.0.1:8188"]   # a pool: the least busy server gets each job
+    price_per_second = 0.0                # cost of one second of execution (GPU time)
+    [providers.comfyui.templates.<name>]  # see recoil.providers.comfyui_binding
+
+How a job runs:
+
+- ``submit`` picks the least busy server (``GET /prompt`` queue length), uploads
+  input media (``POST /upload/image``), fills the template and sends ``POST
+  /prompt`` with this adapter's ``client_id`` and a ``prompt_id`` of our own, so
+  a dropped connection can be resolved by looking the id up in ``/queue`` and
+  ``/history`` instead of sending again. The job handle holds the server URL,
+  prompt id and output node: any later process can check the job.
+- ``check`` answers from the progress websocket while it is trustworthy, else
+  from ``GET /history/{id}`` and ``GET /queue``. A prompt neither knows was
+  lost (ComfyUI keeps both in memory only, a restarted server forgot it): a
+  retryable ``lost`` error, so the scheduler submits it again.
+- Outputs are the files the output node lists in its history entry (``images``,
+  ``gifs``, ``audio``, ``videos``), fetched at once with ``GET /view``.
+- ``cancel`` removes the prompt from the queue and interrupts it if it runs.
+
+Validation errors (``node_errors``) and execution errors become one permanent
+:class:`ProviderError` naming the node, its class, the input and the reason.
+Cost is ``price_per_second`` times the execution time ComfyUI reports
+(``execution_start`` to the end, on the server's clock), 0 when no price is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from recoil.errors import ConfigError, ProviderError
+from recoil.model.requests import Request
+from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
+from recoil.providers.comfyui_binding import (
+    MEDIA_FIELDS,
+    Template,
+    check_media_bindings,
+    format_execution_error,
+    format_node_errors,
+    load_templates,
+    request_values,
+    select_template,
+)
+from recoil.providers.comfyui_socket import ProgressSocket
+from recoil.providers.http import Boundary, default_timeout, mime_for, role_names
+
+MODALITIES = ("keyframe", "video", "audio", "upscale")
+_OUTPUT_KEYS = ("images", "gifs", "videos", "audio")
+_DEFAULT_SERVER = "http://127.0.0.1:8188"
+
+
+class ComfyUIProvider:
+    """Drives one or more ComfyUI servers (see the module docstring)."""
+
+    name = "comfyui"
+    version = "comfyui-1"
+    poll_interval_s = 0.05
+
+    def __init__(self, config: ProviderConfig) -> None:
+        options = config.options
+        servers = options.get("servers", [options.get("server", _DEFAULT_SERVER)])
+        if (
+            not isinstance(servers, list)
+            or not servers
+            or not all(
+                isinstance(s, str) and s.startswith(("http://", "https://")) for s in servers
+            )
+        ):
+            raise ConfigError(
+                '[providers.comfyui] servers must be a list of URLs, e.g. ["http://127.0.0.1:8188"]'
+            )
+        self.servers: list[str] = [str(s).rstrip("/") for s in servers]
+        self.templates = load_templates(options)
+        price = options.get("price_per_second", 0.0)
+        if not isinstance(price, int | float) or price < 0:
+            raise ConfigError(f"[providers.comfyui] price_per_second must be >= 0, got {price!r}")
+        self.price_per_second = float(price)
+        self.estimate_seconds = float(options.get("estimate_seconds", 0.0))
+        self.client_id = uuid.uuid4().hex
+        self._boundary = Boundary("comfyui")
+        self._client = httpx.AsyncClient(timeout=default_timeout(options))
+        self._sockets: dict[str, ProgressSocket] = {}
+        self._inflight: Counter[str] = Counter()
+        self._cancelled: set[str] = set()
+
+    def model_for(self, request: Request) -> str:
+        """The template name the request runs on."""
+        return select_template(self.templates, request).name
+
+    def validate(self, request: Request) -> None:
+        """A template exists, is consistent, and has a place for every input file."""
+        template = select_template(self.templates, request)
+        problems = template.problems(None)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        check_media_bindings(template, request)
+
+    def estimate_cost(self, request: Request) -> Cost:
+        """``estimate_seconds`` (option, default 0) times ``price_per_second``."""
+        amount = self.estimate_seconds * self.price_per_second
+        return Cost(amount=amount, source="estimated" if amount else "none")
+
+    async def preflight(self) -> list[str]:
+        """Unreachable servers, node classes a template needs but a server lacks, bad bindings."""
+        problems: list[str] = []
+        for template in self.templates.values():
+            problems.extend(template.problems(None))
+        for server in self.servers:
+            try:
+                response = await self._send("GET", server, "/object_info", what="preflight")
+                info = response.json()
+            except (ProviderError, ValueError) as exc:
+                problems.append(f"comfyui server {server} is not usable: {exc}")
+                continue
+            for template in self.templates.values():
+                problems.extend(
+                    f"{p} [server {server}]"
+                    for p in template.problems(info)
+                    if p not in problems and "is not in the workflow" not in p
+                )
+        return problems
+
+    async def submit(self, request: Request) -> Job:
+        """Fill the template, send it to the least busy server, return its prompt id."""
+        template = select_template(self.templates, request)
+        check_media_bindings(template, request)
+        server = await self._pick_server()
+        values = request_values(request)
+        for name in MEDIA_FIELDS:
+            path = getattr(request, name, None)
+            if isinstance(path, str):
+                values[name] = await self._upload(server, Path(path))
+        prompt_id = str(uuid.uuid4())
+        socket = self._socket(server)
+        await socket.ensure()
+        body = {
+            "prompt": template.fill(values),
+            "client_id": self.client_id,
+            "prompt_id": prompt_id,
+            "extra_data": {"extra_pnginfo": {"recoil": {"template": template.name}}},
+        }
+        handle = {
+            "server": server,
+            "prompt_id": prompt_id,
+            "output": template.output,
+            "output_class": template.class_type(template.output),
+            "template": template.name,
+            "submitted_at": time.time(),
+        }
+        job = Job(job_id=prompt_id, handle=handle)
+        socket.watch(prompt_id)
+        try:
+            response = await self._send(
+                "POST", server, "/prompt", what="submit", idempotent=False, json=body, ok=(400,)
+            )
+        except ProviderError as exc:
+            if not exc.unknown_outcome:
+                raise
+            if await self._exists(server, prompt_id):
+                self._inflight[server] += 1
+                return job
+            raise self._boundary.error(
+                f"{exc} (looked for prompt {prompt_id} in the server's queue and history: "
+                "not there, or the server did not answer)",
+                retryable=False,
+                unknown_outcome=True,
+                error_type="unknown_outcome",
+            ) from None
+        answer = _json(response)
+        if response.status_code == 400:
+            raise self._rejected(answer, template)
+        failed = answer.get("node_errors") or {}
+        if any(
+            nid == template.output or template.output in (entry.get("dependent_outputs") or [])
+            for nid, entry in failed.items()
+        ):
+            # The rest of the graph still runs; it would be wasted.
+            await self.cancel(job)
+            raise self._rejected(answer, template)
+        self._inflight[server] += 1
+        return job
+
+    async def check(self, job: Job) -> JobState:
+        """The job's state from the websocket, else from history and queue."""
+        server, prompt_id = job.handle["server"], job.handle["prompt_id"]
+        socket = self._socket(server)
+        seen = None if prompt_id in self._cancelled else socket.known(prompt_id)
+        if seen is not None and not seen.done:
+            # Until ComfyUI's end signal the history may not be written yet.
+            status = JobStatus.RUNNING if seen.status.done else seen.status
+            return JobState(status=status, progress=seen.progress, raw_status="websocket")
+        entry = await self._history(server, prompt_id)
+        if entry is None:
+            queue = (await self._send("GET", server, "/queue", what="queue")).json()
+            if _in_queue(queue.get("queue_running"), prompt_id):
+                return JobState(status=JobStatus.RUNNING, raw_status="queue_running")
+            if _in_queue(queue.get("queue_pending"), prompt_id):
+                return JobState(status=JobStatus.QUEUED, raw_status="queue_pending")
+            # It may have finished between the two calls.
+            entry = await self._history(server, prompt_id)
+        if entry is None:
+            self._finished(server, prompt_id)
+            if prompt_id in self._cancelled:  # deleted from the queue before it ran
+                return JobState(status=JobStatus.CANCELLED, raw_status="deleted")
+            error = self._boundary.error(
+                f"server {server} lost prompt {prompt_id}: it is in neither its queue nor its "
+                "history (the server was restarted, or its history was cleared); the job "
+                "will be submitted again",
+                retryable=True,
+                provider_status="lost",
+                error_type="lost",
+            )
+            return JobState(status=JobStatus.FAILED, error=error, raw_status="lost")
+        await socket.ensure()
+        state = await self._finish(job, entry)
+        self._finished(server, prompt_id)
+        return state
+
+    async def cancel(self, job: Job) -> None:
+        """Remove the prompt from the queue and interrupt it if it is running."""
+        server, prompt_id = job.handle["server"], job.handle["prompt_id"]
+        self._cancelled.add(prompt_id)
+        await self._send("POST", server, "/queue", what="cancel", json={"delete": [prompt_id]})
+        await self._send("POST", server, "/interrupt", what="cancel", json={"prompt_id": prompt_id})
+
+    async def aclose(self) -> None:
+        """Close the websockets and the HTTP client."""
+        sockets, self._sockets = self._sockets, {}
+        for socket in sockets.values():
+            await socket.close()
+        await self._client.aclose()
+
+    def _socket(self, server: str) -> ProgressSocket:
+        socket = self._sockets.get(server)
+        if socket is None:
+            socket = self._sockets[server] = ProgressSocket(server, self.client_id)
+        return socket
+
+    def _finished(self, server: str, prompt_id: str) -> None:
+        self._socket(server).forget(prompt_id)
+        if self._inflight[server] > 0:
+            self._inflight[server] -= 1
+
+    async def _send(
+        self,
+        method: str,
+        server: str,
+        path: str,
+        *,
+        what: str,
+        idempotent: bool = True,
+        ok: tuple[int, ...] = (),
+        **kw: Any,
+    ) -> httpx.Response:
+        """One HTTP call to a server, translated at the boundary (see ``http.Boundary``)."""
+        url = f"{server}{path}"
+        try:
+            response = await self._client.request(method, url, **kw)
+        except httpx.HTTPError as exc:
+            raise self._boundary.transport_error(
+                exc, url, what=what, idempotent=idempotent
+            ) from None
+        if response.is_success or response.status_code in ok:
+            return response
+        raise self._boundary.status_error(response, what=what)
+
+    async def _pick_server(self) -> str:
+        if len(self.servers) == 1:
+            return self.servers[0]
+        loads = await asyncio.gather(*(self._load(s) for s in self.servers))
+        usable = [
+            (load, self._inflight[server], i)
+            for i, (server, load) in enumerate(zip(self.servers, loads, strict=True))
+            if load is not None
+        ]
+        if not usable:
+            raise self._boundary.error(
+                f"no server answers: {', '.join(self.servers)}",
+                retryable=True,
+                error_type="connection",
+            )
+        return self.servers[min(usable)[2]]
+
+    async def _load(self, server: str) -> int | None:
+        try:
+            response = await self._send("GET", server, "/prompt", what="queue length")
+            return int(response.json()["exec_info"]["queue_remaining"])
+        except (ProviderError, ValueError, KeyError, TypeError):
+            return None
+
+    async def _upload(self, server: str, path: Path) -> str:
+        # Uploads are idempotent: the same name and bytes give back the same name.
+        data = await asyncio.to_thread(path.read_bytes)
+        files = {"image": (path.name, data)}
+        form = {"type": "input", "overwrite": "false"}
+        response = await self._send(
+            "POST", server, "/upload/image", what="upload", files=files, data=form
+        )
+        answer = _json(response)
+        name = str(answer.get("name", path.name))
+        sub = answer.get("subfolder")
+        return f"{sub}/{name}" if sub else name
+
+    async def _history(self, server: str, prompt_id: str) -> Mapping[str, Any] | None:
+        response = await self._send("GET", server, f"/history/{prompt_id}", what="history")
+        entry = _json(response).get(prompt_id)
+        return entry if isinstance(entry, Mapping) else None
+
+    async def _exists(self, server: str, prompt_id: str) -> bool:
+        try:
+            if await self._history(server, prompt_id) is not None:
+                return True
+            queue = (await self._send("GET", server, "/queue", what="queue")).json()
+        except (ProviderError, ValueError):
+            return False
+        return _in_queue(queue.get("queue_running"), prompt_id) or _in_queue(
+            queue.get("queue_pending"), prompt_id
+        )
+
+    def _rejected(self, answer: Mapping[str, Any], template: Template) -> ProviderError:
+        return self._boundary.error(
+            f"template {template.name!r} was rejected: {format_node_errors(answer, template)}",
+            retryable=False,
+            provider_status="400",
+            error_type=str((answer.get("error") or {}).get("type") or "invalid_prompt"),
+        )
+
+    async def _finish(self, job: Job, entry: Mapping[str, Any]) -> JobState:
+        status = entry.get("status") or {}
+        messages = {m[0]: m[1] for m in status.get("messages", []) if isinstance(m, list | tuple)}
+        if "execution_interrupted" in messages:
+            return JobState(status=JobStatus.CANCELLED, raw_status="interrupted")
+        if status.get("status_str") == "error" or "execution_error" in messages:
+            data = messages.get("execution_error") or {}
+            text = format_execution_error(data) if data else "the workflow failed"
+            out_of_memory = "OutOfMemory" in str(data.get("exception_type", ""))
+            if out_of_memory:
+                text += " (out of GPU memory; it may pass on a less busy server)"
+            error = self._boundary.error(
+                text,
+                retryable=out_of_memory,
+                provider_status="error",
+                error_type="execution_error",
+            )
+            return JobState(status=JobStatus.FAILED, error=error, raw_status="error")
+        server, output = job.handle["server"], str(job.handle["output"])
+        ui = (entry.get("outputs") or {}).get(output)
+        files = _files(ui) if isinstance(ui, Mapping) else []
+        if not files:
+            error = self._boundary.error(
+                f"output node {output} ({job.handle.get('output_class', '?')}) of template "
+                f"{job.handle.get('template')!r} produced no files; point the binding's "
+                "output at a save node (SaveImage, SaveAnimatedWEBP, SaveAudio...)",
+                retryable=False,
+                error_type="invalid_output",
+            )
+            return JobState(status=JobStatus.FAILED, error=error, raw_status="no_output")
+        datas = []
+        for info, mime in files:
+            params = {k: info.get(k, "") for k in ("filename", "subfolder", "type")}
+            response = await self._send("GET", server, "/view", what="download", params=params)
+            datas.append((response.content, mime))
+        # An animated image (GIF, animated WebP) is the clip of a video template.
+        names = role_names("video/" if info["animated"] else mime for info, mime in files)
+        outputs = tuple(
+            Output(name=name, data=data, mime=mime)
+            for name, (data, mime) in zip(names, datas, strict=True)
+        )
+        return JobState(
+            status=JobStatus.SUCCEEDED,
+            outputs=outputs,
+            cost=self._cost(job, messages),
+            raw_status="success",
+            model=str(job.handle.get("template", "")),
+            progress=1.0,
+        )
+
+    def _cost(self, job: Job, messages: Mapping[str, Any]) -> Cost:
+        if not self.price_per_second:
+            return Cost(source="none", detail="local ComfyUI: no price_per_second configured")
+        start = (messages.get("execution_start") or {}).get("timestamp")
+        end = (messages.get("execution_success") or {}).get("timestamp")
+        if isinstance(start, int | float) and isinstance(end, int | float) and end >= start:
+            seconds = (end - start) / 1000.0
+        else:  # no server timestamps: time since submit, on our clock
+            seconds = max(0.0, time.time() - float(job.handle.get("submitted_at", time.time())))
+        return Cost(
+            amount=seconds * self.price_per_second,
+            source="estimated",
+            detail=f"{seconds:.2f} s x {self.price_per_second:g}/s",
+        )
+
+
+def create(config: ProviderConfig) -> ComfyUIProvider:
+    """Provider factory for the registry."""
+    return ComfyUIProvider(config)
+
+
+def _files(ui: Mapping[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """(file info, mime) of every media file an output node's UI lists."""
+    animated = any(bool(a) for a in ui.get("animated", []) or [])
+    found = []
+    for key in _OUTPUT_KEYS:
+        for item in ui.get(key) or []:
+            if not isinstance(item, Mapping) or "filename" not in item:
+                continue
+            mime = mime_for(str(item["filename"]), str(item.get("format", "")))
+            if mime is not None:
+                found.append(({**item, "animated": animated or key == "gifs"}, mime))
+    return found
+
+
+def _in_queue(items: Any, prompt_id: str) -> bool:
+    return isinstance(items, list) and any(
+        isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in items
+    )
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,297 @@
+"""The fal provider: fal's queue API over plain httpx (no fal-client).
+
+Settings (``[providers.fal]`` in ``recoil.toml``; the key comes from ``FAL_KEY``
+in the environment or the credentials file, never from settings)::
+
+    base_url = "https://queue.fal.run"
+    [providers.fal.models]
+    keyframe = "fal-ai/flux/dev"
+    video = "fal-ai/kling-video/v1/standard/image-to-video"
+    [prices.fal]                       # price of one billable unit, per model
+    "fal-ai/flux/dev" = 0.025
+
+Protocol: ``POST {base}/{model}`` with the input JSON returns ``request_id``,
+``status_url``, ``response_url`` and ``cancel_url`` (kept in the job handle);
+``GET status_url`` says ``IN_QUEUE`` (with ``queue_position``),
+``IN_PROGRESS`` or ``COMPLETED``; ``GET response_url`` gives the result (or the
+error) and the ``x-fal-billable-units`` header; ``PUT cancel_url`` cancels.
+
+The input JSON: ``prompt``, ``negative_prompt`` (when set), ``seed``,
+``image_size`` ``{width, height}`` (keyframes), ``num_inference_steps``,
+``guidance_scale``, input files as ``data:`` URIs (``image_url``,
+``tail_image_url``, ``video_url``, ``audio_url``), audio text as ``text``;
+then the payload's ``params`` are merged over it (a ``null`` parameter removes
+a key the model does not accept). Outputs are every ``{"url": ...}`` object of
+the result that is media (by ``content_type`` or file extension), downloaded
+at once. fal has no idempotency key: a submit whose connection drops after
+sending is an unknown outcome, reported and never re-sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from recoil.errors import PayloadError, ProviderError
+from recoil.model.requests import AudioRequest, KeyframeRequest, Request, UpscaleRequest
+from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
+from recoil.providers.http import (
+    Boundary,
+    default_timeout,
+    inline_files,
+    merge_params,
+    mime_for,
+    role_names,
+)
+
+MODALITIES = ("keyframe", "video", "audio", "upscale")
+_FILE_FIELDS = {
+    "image": "image_url",
+    "end_image": "tail_image_url",
+    "video": "video_url",
+    "reference_audio": "audio_url",
+}
+_STATES = {
+    "IN_QUEUE": JobStatus.QUEUED,
+    "IN_PROGRESS": JobStatus.RUNNING,
+    "COMPLETED": JobStatus.SUCCEEDED,
+}
+
+
+class FalProvider:
+    """fal's queue API (see the module docstring)."""
+
+    name = "fal"
+    version = "fal-queue-1"
+    poll_interval_s = 0.5
+
+    def __init__(self, config: ProviderConfig) -> None:
+        options = config.options
+        self.config = config
+        self.base_url = str(options.get("base_url", "https://queue.fal.run")).rstrip("/")
+        self.models: Mapping[str, str] = dict(options.get("models", {}))
+        self._key = config.secret("FAL_KEY")
+        self._boundary = Boundary("fal", (self._key,) if self._key else ())
+        self._client = httpx.AsyncClient(timeout=default_timeout(options))
+
+    def model_for(self, request: Request) -> str:
+        """The request's model, else the one configured for its modality."""
+        return request.model or self.models.get(request.modality, "")
+
+    def validate(self, request: Request) -> None:
+        """A model must be known for the request."""
+        if not self.model_for(request):
+            raise PayloadError(
+                request.modality,
+                "model",
+                f"fal needs a model: set model in the payload or [providers.fal.models] "
+                f'{request.modality} = "fal-ai/..." in recoil.toml',
+            )
+
+    def estimate_cost(self, request: Request) -> Cost:
+        """One billable unit at the configured price (fal bills per image or second)."""
+        price = self.config.price(self.model_for(request))
+        if price is None:
+            return Cost(source="none")
+        return Cost(amount=price, source="estimated", detail=f"1 unit x {price:g}")
+
+    async def preflight(self) -> list[str]:
+        """The key must be set and every configured model named."""
+        problems = []
+        if not self._key:
+            problems.append(
+                "fal needs FAL_KEY: export FAL_KEY=... or add it to "
+                "~/.config/recoil/credentials.toml"
+            )
+        problems.extend(
+            f"[providers.fal.models] {modality} is empty"
+            for modality, model in self.models.items()
+            if not model
+        )
+        return problems
+
+    async def submit(self, request: Request) -> Job:
+        """Queue the request; the handle keeps fal's URLs."""
+        self.validate(request)
+        model = self.model_for(request)
+        body = await _input(request)
+        response = await self._boundary.send(
+            self._client,
+            "POST",
+            f"{self.base_url}/{model}",
+            what="submit",
+            idempotent=False,
+            json=body,
+            headers=self._auth(),
+        )
+        answer = _json_object(response, self._boundary, "submit")
+        request_id = str(answer.get("request_id", ""))
+        if not request_id:
+            raise self._boundary.error(
+                "submit answer has no request_id", retryable=False, error_type="protocol"
+            )
+        base = f"{self.base_url}/{model}/requests/{request_id}"
+        handle = {
+            "request_id": request_id,
+            "model": model,
+            "status_url": answer.get("status_url") or f"{base}/status",
+            "response_url": answer.get("response_url") or base,
+            "cancel_url": answer.get("cancel_url") or f"{base}/cancel",
+        }
+        return Job(job_id=request_id, handle=handle)
+
+    async def check(self, job: Job) -> JobState:
+        """Ask the status URL; once completed, fetch the result and download its files."""
+        response = await self._boundary.send(
+            self._client, "GET", job.handle["status_url"], what="status", headers=self._auth()
+        )
+        answer = _json_object(response, self._boundary, "status")
+        raw = str(answer.get("status", ""))
+        status = _STATES.get(raw)
+        if status is None:
+            raise self._boundary.error(
+                f"unknown status {raw!r} for request {job.job_id}",
+                retryable=False,
+                provider_status=raw,
+                error_type="protocol",
+            )
+        if status is JobStatus.QUEUED:
+            position = answer.get("queue_position")
+            return JobState(status=status, raw_status=f"IN_QUEUE ({position})")
+        if status is JobStatus.RUNNING:
+            return JobState(status=status, raw_status=raw)
+        return await self._result(job)
+
+    async def cancel(self, job: Job) -> None:
+        """Ask fal to cancel; a job that already finished needs nothing."""
+        try:
+            await self._boundary.send(
+                self._client, "PUT", job.handle["cancel_url"], what="cancel", headers=self._auth()
+            )
+        except ProviderError as exc:
+            if exc.provider_status not in ("400", "404", "409"):
+                raise
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Key {self._key}"} if self._key else {}
+
+    async def _result(self, job: Job) -> JobState:
+        model = str(job.handle.get("model", ""))
+        try:
+            response = await self._boundary.send(
+                self._client, "GET", job.handle["response_url"], what="result", headers=self._auth()
+            )
+        except ProviderError as exc:
+            if exc.provider_status in (None, "429") or exc.unknown_outcome:
+                raise  # the job may well have succeeded: ask again later
+            return JobState(status=JobStatus.FAILED, error=exc, raw_status=exc.provider_status)
+        answer = _json_object(response, self._boundary, "result")
+        cost = self._cost(model, response.headers.get("x-fal-billable-units"))
+        found = list(_media(answer))
+        if not found:
+            error = self._boundary.error(
+                f"request {job.job_id} completed without any media URL in its result "
+                f"(keys: {', '.join(sorted(answer)) or 'none'})",
+                retryable=False,
+                error_type="invalid_output",
+                cost=cost.amount,
+            )
+            return JobState(status=JobStatus.FAILED, error=error, raw_status="COMPLETED")
+        files = await asyncio.gather(*(self._boundary.download(self._client, u) for u, _ in found))
+        mimes = [
+            hint or mime_for(url, ctype) or ctype or "application/octet-stream"
+            for (url, hint), (_, ctype) in zip(found, files, strict=True)
+        ]
+        outputs = tuple(
+            Output(name=name, data=data, mime=mime)
+            for name, (data, _), mime in zip(role_names(mimes), files, mimes, strict=True)
+        )
+        return JobState(
+            status=JobStatus.SUCCEEDED,
+            outputs=outputs,
+            cost=cost,
+            raw_status="COMPLETED",
+            model=model,
+        )
+
+    def _cost(self, model: str, units_header: str | None) -> Cost:
+        price = self.config.price(model)
+        try:
+            units = float(units_header) if units_header else None
+        except ValueError:
+            units = None
+        if units is None:
+            return Cost(source="none", detail="fal sent no x-fal-billable-units")
+        if price is None:
+            return Cost(
+                source="none", detail=f"{units:g} units; no price for {model} in [prices.fal]"
+            )
+        return Cost(amount=units * price, source="reported", detail=f"{units:g} units x {price:g}")
+
+
+def create(config: ProviderConfig) -> FalProvider:
+    """Provider factory for the registry."""
+    return FalProvider(config)
+
+
+async def _input(request: Request) -> dict[str, Any]:
+    """fal's input JSON for a request (see the module docstring)."""
+    body: dict[str, Any] = {}
+    if isinstance(request, AudioRequest):
+        body["text"] = request.prompt
+        if request.voice:
+            body["voice"] = request.voice
+    elif request.prompt:
+        body["prompt"] = request.prompt
+    if request.negative_prompt:
+        body["negative_prompt"] = request.negative_prompt
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if isinstance(request, KeyframeRequest):
+        body["image_size"] = {"width": request.width, "height": request.height}
+    if isinstance(request, UpscaleRequest):
+        body["scale"] = request.scale
+    for field, key in (("steps", "num_inference_steps"), ("guidance", "guidance_scale")):
+        value = getattr(request, field, None)
+        if value is not None:
+            body[key] = value
+    body.update(await inline_files(request, _FILE_FIELDS))
+    return merge_params(body, request.params)
+
+
+def _media(value: Any) -> Iterator[tuple[str, str | None]]:
+    """(url, mime hint) of every media file object in a result, in document order."""
+    if isinstance(value, Mapping):
+        url = value.get("url")
+        if isinstance(url, str):
+            ctype = str(value.get("content_type") or "")
+            mime = mime_for(url, ctype) or (mime_for("x", ctype) if ctype else None)
+            if mime is not None or url.startswith("data:"):
+                yield url, mime
+                return
+        for item in value.values():
+            yield from _media(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _media(item)
+
+
+def _json_object(response: httpx.Response, boundary: Boundary, what: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise boundary.error(
+            f"{what}: expected a JSON object, got {response.text[:80]!r}",
+            retryable=False,
+            error_type="protocol",
+        )
+    return data

@@ -1,0 +1,338 @@
+"""The previz provider: offline, free, deterministic renders for every built-in modality.
+
+- ``keyframe``: a storyboard frame of the shot (:mod:`.frame`);
+- ``video``: the request's image, or a storyboard frame rendered from the same
+  prompt, shot and seed, animated by the camera movement (:mod:`.motion`);
+- ``audio``: the prompt spoken by eSpeak NG (:mod:`.speech`), padded with
+  silence or trimmed to ``duration_s`` when it is set;
+- ``upscale``: Lanczos resampling of an image or a video (:mod:`.resample`).
+
+The work happens inside ``submit``, in a process pool owned by the provider
+(``workers`` option, default one per CPU), so rendering never blocks the event
+loop and several renders run at once. The same request always gives the same
+bytes. A request without a seed uses seed 0. Provider parameters (``params``)
+and, for keyframes, init and reference images are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from recoil.errors import ConfigError, PayloadError, ProviderError
+from recoil.model.requests import (
+    AudioRequest,
+    KeyframeRequest,
+    Request,
+    UpscaleRequest,
+    VideoRequest,
+)
+from recoil.providers.base import FREE, Cost, Job, JobState, JobStatus, Output, ProviderConfig
+
+MODELS: Mapping[str, str] = {
+    "keyframe": "previz-storyboard-1",
+    "video": "previz-motion-1",
+    "audio": "previz-espeak-ng",
+    "upscale": "previz-lanczos-1",
+}
+"""The one model previz runs for each modality."""
+
+_REQUEST_TYPES: tuple[type[Request], ...] = (
+    KeyframeRequest,
+    VideoRequest,
+    AudioRequest,
+    UpscaleRequest,
+)
+
+
+class RenderError(RuntimeError):
+    """A render failed inside a worker process (one message argument, so it pickles)."""
+
+
+class PrevizProvider:
+    """The built-in offline renderer (see the module docstring)."""
+
+    name = "previz"
+    version = "previz-1"
+    poll_interval_s = 0.0
+    modalities = frozenset(MODELS)
+
+    def __init__(self, *, workers: int | None = None) -> None:
+        self._workers = workers or os.cpu_count() or 1
+        self._executor: ProcessPoolExecutor | None = None
+
+    def model_for(self, request: Request) -> str:
+        """The previz model for the request's modality."""
+        return MODELS.get(request.modality, f"previz-{request.modality}")
+
+    def validate(self, request: Request) -> None:
+        """Reject requests previz cannot render, naming the field."""
+        from recoil.providers.previz.frame import ShotHintError, validate_shot
+        from recoil.providers.previz.speech import UnknownVoiceError, check_voice
+
+        modality = request.modality or type(request).__name__
+        if not isinstance(request, _REQUEST_TYPES):
+            raise PayloadError(
+                modality, "modality", f"previz renders {', '.join(MODELS)}, not {modality!r}"
+            )
+        expected = MODELS[request.modality]
+        if request.model is not None and request.model != expected:
+            raise PayloadError(
+                modality,
+                "model",
+                f"previz runs only {expected!r} for {modality}; leave 'model' out",
+            )
+        try:
+            validate_shot(request.shot)
+        except ShotHintError as exc:
+            raise PayloadError(modality, f"shot.{exc.field}", exc.reason) from None
+        if isinstance(request, AudioRequest):
+            try:
+                check_voice(request.voice)
+            except UnknownVoiceError as exc:
+                raise PayloadError(modality, "voice", str(exc)) from None
+
+    def estimate_cost(self, request: Request) -> Cost:
+        """Previz is free."""
+        return FREE
+
+    async def preflight(self) -> list[str]:
+        """Nothing can stop previz: it needs no server, network or GPU."""
+        return []
+
+    async def submit(self, request: Request) -> Job:
+        """Render the request and return the finished job."""
+        job_id = request_job_id(self.name, self.version, request)
+        task, output_name, mime = self._plan(request)
+        loop = asyncio.get_running_loop()
+        try:
+            data = await loop.run_in_executor(self._pool(), task)
+        except RenderError as exc:
+            raise ProviderError(
+                f"previz could not render the {request.modality}: {exc}",
+                retryable=False,
+                provider_status="render_error",
+            ) from None
+        except BrokenProcessPool as exc:
+            self._executor = None  # the next call starts a fresh pool
+            raise ProviderError(
+                f"a previz worker process died ({exc}); running it again usually works. "
+                "If every render fails this way, the script running recoil needs the "
+                "`if __name__ == '__main__':` guard that multiprocessing requires",
+                retryable=True,
+                provider_status="worker_died",
+            ) from None
+        state = JobState(
+            status=JobStatus.SUCCEEDED,
+            outputs=(Output(name=output_name, data=data, mime=mime),),
+            cost=FREE,
+            model=self.model_for(request),
+            raw_status="succeeded",
+        )
+        return Job(job_id=job_id, result=state)
+
+    async def check(self, job: Job) -> JobState:
+        """The result ``submit`` stored on the job."""
+        if job.result is None:
+            raise ProviderError(
+                f"previz job {job.job_id} has no result: previz finishes every job in "
+                "submit, so submit the request again",
+                retryable=False,
+                provider_status="unknown_job",
+            )
+        return job.result
+
+    async def cancel(self, job: Job) -> None:
+        """Nothing to cancel: previz jobs are done when ``submit`` returns."""
+
+    async def aclose(self) -> None:
+        """Stop the worker processes."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # forkserver/spawn: forking a parent that runs threads (the event loop's
+            # executors, database drivers) can copy a held lock into the child.
+            methods = multiprocessing.get_all_start_methods()
+            method = "forkserver" if "forkserver" in methods else "spawn"
+            self._executor = ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context(method)
+            )
+        return self._executor
+
+    def _plan(self, request: Request) -> tuple[Callable[[], bytes], str, str]:
+        """The worker call for ``request``, its output name and MIME type."""
+        seed = request.seed or 0
+        if isinstance(request, KeyframeRequest):
+            keyframe = functools.partial(
+                _work,
+                "keyframe",
+                prompt=request.prompt,
+                seed=seed,
+                width=request.width,
+                height=request.height,
+                shot=dict(request.shot),
+            )
+            return keyframe, "image", "image/png"
+        if isinstance(request, VideoRequest):
+            video = functools.partial(
+                _work,
+                "video",
+                image=_read_input(request, "image", request.image),
+                prompt=request.prompt,
+                seed=seed,
+                shot=dict(request.shot),
+                movement=request.camera_movement,
+                duration_s=request.duration_s,
+                fps=request.fps,
+                width=request.width,
+                height=request.height,
+            )
+            return video, "video", "video/mp4"
+        if isinstance(request, AudioRequest):
+            audio = functools.partial(
+                _work,
+                "audio",
+                text=request.prompt,
+                voice=request.voice,
+                sample_rate=request.sample_rate,
+                duration_s=request.duration_s,
+            )
+            return audio, "audio", "audio/wav"
+        if isinstance(request, UpscaleRequest):
+            if request.image is not None:
+                data = _read_input(request, "image", request.image)
+                return (
+                    functools.partial(_work, "upscale_image", data=data, scale=request.scale),
+                    "image",
+                    "image/png",
+                )
+            data = _read_input(request, "video", request.video)
+            return (
+                functools.partial(_work, "upscale_video", data=data, scale=request.scale),
+                "video",
+                "video/mp4",
+            )
+        raise PayloadError(request.modality, "modality", f"previz renders {', '.join(MODELS)}")
+
+
+def create(config: ProviderConfig) -> PrevizProvider:
+    """Build the previz provider from its settings (``workers``: worker processes)."""
+    workers = config.options.get("workers")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ConfigError(
+            f"providers.previz.workers must be a whole number >= 1, got {workers!r}; "
+            "leave it out to use one worker per CPU"
+        )
+    return PrevizProvider(workers=workers)
+
+
+def request_job_id(provider: str, version: str, request: Request) -> str:
+    """A job id derived from the request, so the same request has the same id."""
+    canonical = json.dumps(
+        {
+            "provider": provider,
+            "version": version,
+            "modality": request.modality,
+            "request": request.to_dict(),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def _read_input(request: Request, field: str, path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ProviderError(
+            f"previz cannot read the {request.modality} input {field!r} at {path}: "
+            f"{exc.strerror or exc}",
+            retryable=False,
+            provider_status="input_unreadable",
+        ) from None
+
+
+def _work(kind: str, **kwargs: Any) -> bytes:
+    """Run one render in a worker process; every failure comes back as a RenderError."""
+    try:
+        return _RENDERERS[kind](**kwargs)
+    except Exception as exc:
+        raise RenderError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _keyframe(*, prompt: str, seed: int, width: int, height: int, shot: Mapping[str, Any]) -> bytes:
+    from recoil.providers.previz.frame import render_keyframe
+
+    return render_keyframe(prompt=prompt, seed=seed, width=width, height=height, shot=shot)
+
+
+def _video(
+    *,
+    image: bytes | None,
+    prompt: str,
+    seed: int,
+    shot: Mapping[str, Any],
+    movement: str,
+    duration_s: float,
+    fps: float,
+    width: int,
+    height: int,
+) -> bytes:
+    from recoil.providers.previz.motion import render_motion
+
+    if image is None:
+        image = _keyframe(prompt=prompt, seed=seed, width=width, height=height, shot=shot)
+    return render_motion(
+        image=image, movement=movement, duration_s=duration_s, fps=fps, width=width, height=height
+    )
+
+
+def _audio(
+    *, text: str, voice: str | None, sample_rate: int | None, duration_s: float | None
+) -> bytes:
+    from recoil.providers.previz.speech import fit_duration, read_pcm, synthesize_speech, wav_bytes
+
+    data = synthesize_speech(text=text, voice=voice, sample_rate=sample_rate)
+    if duration_s is None:
+        return data
+    pcm, rate = read_pcm(data)
+    return wav_bytes(fit_duration(pcm, rate, duration_s), rate)
+
+
+def _upscale_image(*, data: bytes, scale: float) -> bytes:
+    from recoil.providers.previz.resample import upscale_image
+
+    return upscale_image(data, scale)
+
+
+def _upscale_video(*, data: bytes, scale: float) -> bytes:
+    from recoil.providers.previz.resample import upscale_video
+
+    return upscale_video(data, scale)
+
+
+_RENDERERS: Mapping[str, Callable[..., bytes]] = {
+    "keyframe": _keyframe,
+    "video": _video,
+    "audio": _audio,
+    "upscale_image": _upscale_image,
+    "upscale_video": _upscale_video,
+}

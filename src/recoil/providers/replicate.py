@@ -1,0 +1,358 @@
+"""The Replicate provider: Replicate's predictions API over plain httpx.
+
+Settings (``[providers.replicate]`` in ``recoil.toml``; the token comes from
+``REPLICATE_API_TOKEN`` in the environment or the credentials file)::
+
+    base_url = "https://api.replicate.com/v1"
+    [providers.replicate.models]
+    keyframe = "black-forest-labs/flux-schnell"          # an official model, or
+    video = "owner/name:5c7d5dc6dd8bf75c1acaa8565735e7"  # owner/name:version
+    [prices.replicate]                                  # price per second of predict time
+    "black-forest-labs/flux-schnell" = 0.000725
+
+Protocol: ``POST /predictions`` ``{"version", "input"}`` (a model with a
+version) or ``POST /models/{owner}/{name}/predictions`` ``{"input"}``;
+``GET /predictions/{id}`` (starting, processing, succeeded, failed,
+canceled); ``POST /predictions/{id}/cancel``. The output (a URL, a list of
+URLs, or any JSON holding URLs) is downloaded at once: Replicate deletes it
+after an hour. Cost is ``metrics.predict_time`` times the configured price.
+
+The input: ``prompt``, ``negative_prompt`` (when set), ``seed``, ``width`` and
+``height``, ``num_inference_steps``, ``guidance_scale``, input files as
+``data:`` URIs (``image``, ``end_image``, ``video``, ``audio``), audio text as
+``text``; the payload's ``params`` are merged over it (``null`` removes a key).
+
+A submit whose connection drops after sending is looked up, not re-sent: the
+adapter lists recent predictions (``GET /predictions``) and adopts the one
+created since the submit for the same model with the same input. If there is
+not exactly one, the outcome stays unknown and the step fails saying so (an
+identical request sent by another process in the same minute is
+indistinguishable, so adopting it would at worst share its result).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from recoil.errors import PayloadError, ProviderError
+from recoil.model.requests import (
+    AudioRequest,
+    KeyframeRequest,
+    Request,
+    UpscaleRequest,
+    VideoRequest,
+)
+from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
+from recoil.providers.http import (
+    Boundary,
+    default_timeout,
+    inline_files,
+    merge_params,
+    mime_for,
+    role_names,
+)
+
+MODALITIES = ("keyframe", "video", "audio", "upscale")
+_FILE_FIELDS = {"image": "image", "end_image": "end_image", "video": "video"}
+_STATES = {
+    "starting": JobStatus.QUEUED,
+    "processing": JobStatus.RUNNING,
+    "succeeded": JobStatus.SUCCEEDED,
+    "failed": JobStatus.FAILED,
+    "canceled": JobStatus.CANCELLED,
+    "aborted": JobStatus.CANCELLED,
+}
+_LOOKUP_SKEW_S = 60.0
+
+
+class ReplicateProvider:
+    """Replicate's predictions API (see the module docstring)."""
+
+    name = "replicate"
+    version = "replicate-v1"
+    poll_interval_s = 0.5
+
+    def __init__(self, config: ProviderConfig) -> None:
+        options = config.options
+        self.config = config
+        self.base_url = str(options.get("base_url", "https://api.replicate.com/v1")).rstrip("/")
+        self.models: Mapping[str, str] = dict(options.get("models", {}))
+        self._token = config.secret("REPLICATE_API_TOKEN")
+        self._boundary = Boundary("replicate", (self._token,) if self._token else ())
+        self._client = httpx.AsyncClient(timeout=default_timeout(options))
+
+    def model_for(self, request: Request) -> str:
+        """The request's model, else the one configured for its modality."""
+        return request.model or self.models.get(request.modality, "")
+
+    def validate(self, request: Request) -> None:
+        """A model ``owner/name`` (optionally ``:version``) must be known."""
+        model = self.model_for(request)
+        if model.count("/") != 1:
+            raise PayloadError(
+                request.modality,
+                "model",
+                f"replicate needs a model 'owner/name' or 'owner/name:version', got {model!r}; "
+                f"set it in the payload or in [providers.replicate.models] {request.modality}",
+            )
+
+    def estimate_cost(self, request: Request) -> Cost:
+        """Unknown before the run (Replicate bills predict seconds): no estimate."""
+        return Cost(source="none")
+
+    async def preflight(self) -> list[str]:
+        """The token must be set."""
+        if self._token:
+            return []
+        return [
+            "replicate needs REPLICATE_API_TOKEN: export REPLICATE_API_TOKEN=... or add it "
+            "to ~/.config/recoil/credentials.toml"
+        ]
+
+    async def submit(self, request: Request) -> Job:
+        """Create the prediction; on a dropped connection, find it instead of re-sending."""
+        self.validate(request)
+        model = self.model_for(request)
+        name, _, version = model.partition(":")
+        body: dict[str, Any] = {"input": await _input(request)}
+        if version:
+            body["version"] = version
+            url = f"{self.base_url}/predictions"
+        else:
+            url = f"{self.base_url}/models/{name}/predictions"
+        sent_at = time.time()
+        prediction: Mapping[str, Any]
+        try:
+            response = await self._boundary.send(
+                self._client,
+                "POST",
+                url,
+                what="submit",
+                idempotent=False,
+                json=body,
+                headers=self._auth(),
+            )
+            prediction = _json_object(response)
+        except ProviderError as exc:
+            if not exc.unknown_outcome:
+                raise
+            prediction = await self._find(body["input"], name, version, sent_at, exc)
+        return self._job(prediction, model)
+
+    async def check(self, job: Job) -> JobState:
+        """Ask for the prediction; when it succeeded, download its output."""
+        response = await self._boundary.send(
+            self._client, "GET", job.handle["get_url"], what="status", headers=self._auth()
+        )
+        prediction = _json_object(response)
+        raw = str(prediction.get("status", ""))
+        status = _STATES.get(raw)
+        if status is None:
+            raise self._boundary.error(
+                f"unknown prediction status {raw!r}", retryable=False, error_type="protocol"
+            )
+        if not status.done:
+            return JobState(status=status, raw_status=raw)
+        cost = self._cost(str(job.handle["model"]), prediction.get("metrics"))
+        if status is JobStatus.CANCELLED:
+            return JobState(status=status, raw_status=raw, cost=cost)
+        if status is JobStatus.FAILED:
+            error = self._boundary.error(
+                f"prediction {job.job_id} failed: {prediction.get('error') or 'no reason given'}",
+                retryable=False,
+                provider_status=raw,
+                error_type="prediction_failed",
+                cost=cost.amount,
+            )
+            return JobState(status=status, error=error, raw_status=raw, cost=cost)
+        return await self._outputs(job, prediction, cost)
+
+    async def cancel(self, job: Job) -> None:
+        """Ask Replicate to cancel the prediction."""
+        await self._boundary.send(
+            self._client, "POST", job.handle["cancel_url"], what="cancel", headers=self._auth()
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    def _job(self, prediction: Mapping[str, Any], model: str) -> Job:
+        prediction_id = str(prediction.get("id") or "")
+        if not prediction_id:
+            raise self._boundary.error(
+                "the submit answer has no prediction id", retryable=False, error_type="protocol"
+            )
+        urls = prediction.get("urls") or {}
+        base = f"{self.base_url}/predictions/{prediction_id}"
+        handle = {
+            "id": prediction_id,
+            "model": model,
+            "get_url": urls.get("get") or base,
+            "cancel_url": urls.get("cancel") or f"{base}/cancel",
+        }
+        return Job(job_id=prediction_id, handle=handle)
+
+    async def _find(
+        self,
+        sent_input: Mapping[str, Any],
+        name: str,
+        version: str,
+        sent_at: float,
+        lost: ProviderError,
+    ) -> Mapping[str, Any]:
+        """The prediction a lost submit created, or the unknown-outcome error."""
+        try:
+            response = await self._boundary.send(
+                self._client,
+                "GET",
+                f"{self.base_url}/predictions",
+                what="lookup",
+                headers=self._auth(),
+            )
+            candidates = [
+                p
+                for p in _json_object(response).get("results") or []
+                if isinstance(p, Mapping)
+                and _created(p) >= sent_at - _LOOKUP_SKEW_S
+                and p.get("model") == name
+                and (not version or p.get("version") == version)
+            ]
+            matches = []
+            for prediction in candidates:
+                full = prediction
+                if "input" not in prediction:
+                    url = (prediction.get("urls") or {}).get("get")
+                    url = url or f"{self.base_url}/predictions/{prediction.get('id')}"
+                    answer = await self._boundary.send(
+                        self._client, "GET", url, what="lookup", headers=self._auth()
+                    )
+                    full = _json_object(answer)
+                if full.get("input") == sent_input:
+                    matches.append(full)
+        except ProviderError:
+            matches = []
+        if len(matches) == 1:
+            return matches[0]
+        found = "none" if not matches else f"{len(matches)} identical ones"
+        raise self._boundary.error(
+            f"{lost} (looked for the prediction in the recent predictions list: {found})",
+            retryable=False,
+            unknown_outcome=True,
+            error_type="unknown_outcome",
+        ) from None
+
+    async def _outputs(self, job: Job, prediction: Mapping[str, Any], cost: Cost) -> JobState:
+        urls = list(_urls(prediction.get("output")))
+        if not urls:
+            error = self._boundary.error(
+                f"prediction {job.job_id} succeeded without any output URL",
+                retryable=False,
+                error_type="invalid_output",
+                cost=cost.amount,
+            )
+            return JobState(status=JobStatus.FAILED, error=error, raw_status="succeeded")
+        files = await asyncio.gather(*(self._boundary.download(self._client, u) for u in urls))
+        mimes = [
+            mime_for(url, ctype) or ctype or "application/octet-stream"
+            for url, (_, ctype) in zip(urls, files, strict=True)
+        ]
+        outputs = tuple(
+            Output(name=name, data=data, mime=mime)
+            for name, (data, _), mime in zip(role_names(mimes), files, mimes, strict=True)
+        )
+        version = prediction.get("version")
+        model = str(job.handle["model"])
+        return JobState(
+            status=JobStatus.SUCCEEDED,
+            outputs=outputs,
+            cost=cost,
+            raw_status="succeeded",
+            model=f"{model.partition(':')[0]}:{version}" if version else model,
+        )
+
+    def _cost(self, model: str, metrics: Any) -> Cost:
+        seconds = metrics.get("predict_time") if isinstance(metrics, Mapping) else None
+        if not isinstance(seconds, int | float):
+            return Cost(source="none", detail="replicate reported no predict_time")
+        price = self.config.price(model)
+        if price is None:
+            price = self.config.price(model.partition(":")[0])
+        if price is None:
+            return Cost(source="none", detail=f"{seconds:g} s; no price for {model}")
+        return Cost(
+            amount=seconds * price, source="reported", detail=f"{seconds:g} s x {price:g}/s"
+        )
+
+
+def create(config: ProviderConfig) -> ReplicateProvider:
+    """Provider factory for the registry."""
+    return ReplicateProvider(config)
+
+
+async def _input(request: Request) -> dict[str, Any]:
+    """Replicate's input for a request (see the module docstring)."""
+    body: dict[str, Any] = {}
+    if isinstance(request, AudioRequest):
+        body["text"] = request.prompt
+        if request.reference_audio is not None:
+            body.update(await inline_files(request, {"reference_audio": "audio"}))
+    elif request.prompt:
+        body["prompt"] = request.prompt
+    if request.negative_prompt:
+        body["negative_prompt"] = request.negative_prompt
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if isinstance(request, KeyframeRequest | VideoRequest):
+        body.update(width=request.width, height=request.height)
+        if request.steps is not None:
+            body["num_inference_steps"] = request.steps
+        if request.guidance is not None:
+            body["guidance_scale"] = request.guidance
+    if isinstance(request, UpscaleRequest):
+        body["scale"] = request.scale
+    body.update(await inline_files(request, _FILE_FIELDS))
+    return merge_params(body, request.params)
+
+
+def _urls(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        if value.startswith(("http://", "https://", "data:")):
+            yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _urls(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _urls(item)
+
+
+def _created(prediction: Mapping[str, Any]) -> float:
+    try:
+        return datetime.fromisoformat(str(prediction.get("created_at"))).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ProviderError(
+            f"replicate: expected a JSON object, got HTTP {response.status_code} "
+            f"{response.text[:80]!r}",
+            retryable=False,
+            error_type="protocol",
+        )
+    return data

@@ -1,0 +1,213 @@
+"""Project settings (``recoil.toml``) and user credentials (``credentials.toml``).
+
+``recoil.toml`` lives in the project folder; every key is optional::
+
+    [project]            embed_prompts, database_url, shotlist
+    [run]                concurrency, retries, timeout_s, budget, currency
+    [providers.<name>]   free-form provider options; ``limit`` (max in flight)
+                         and ``rpm`` (requests per minute) are checked if present
+    [prices.<provider>]  model -> price per call
+    [evals.weights]      scorer name -> weight in a take's aggregate score
+
+Settings never hold secrets: a key whose name looks like one (``api_key``,
+``token``, ``secret``, ``password``) or a database URL with a password is an
+error that points to the environment or the credentials file instead. The
+environment variable ``RECOIL_DATABASE_URL`` overrides ``project.database_url``
+(it is the place for a URL with a password). Credentials are a flat table of
+``NAME = "value"`` in ``$XDG_CONFIG_HOME/recoil/credentials.toml`` (default
+``~/.config/recoil/credentials.toml``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import pydantic
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from recoil.errors import ConfigError
+from recoil.shotlist.problems import format_errors, format_loc
+
+SETTINGS_NAME = "recoil.toml"
+DATABASE_URL_ENV = "RECOIL_DATABASE_URL"
+_SECRET_WORDS = frozenset(
+    {"key", "token", "secret", "password", "passwd", "credential", "apikey", "authtoken"}
+)
+_CONFIG = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_provider_options(options: dict[str, Any]) -> dict[str, Any]:
+    if "limit" in options:
+        limit = options["limit"]
+        if type(limit) is not int or limit < 1:
+            raise ValueError(f"limit: got {limit!r}, must be an integer >= 1")
+    if "rpm" in options:
+        rpm = options["rpm"]
+        if type(rpm) not in (int, float) or not rpm > 0:
+            raise ValueError(f"rpm: got {rpm!r}, must be a number > 0")
+    return options
+
+
+ProviderOptions = Annotated[dict[str, Any], AfterValidator(_check_provider_options)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class ProjectSettings(BaseModel):
+    """The ``[project]`` table."""
+
+    model_config = _CONFIG
+
+    embed_prompts: bool = True
+    """Embed prompts in PNG text chunks and container metadata (sidecars always have them)."""
+    database_url: str | None = None
+    """SQLAlchemy URL of the project store; ``None`` means SQLite inside the project."""
+    shotlist: str = "shotlist.yaml"
+    """The shot-list file, relative to the project folder."""
+
+
+class RunSettings(BaseModel):
+    """The ``[run]`` table."""
+
+    model_config = _CONFIG
+
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    retries: int = Field(default=3, ge=0, le=100)
+    timeout_s: float = Field(default=600.0, gt=0)
+    budget: float | None = Field(default=None, ge=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+class EvalSettings(BaseModel):
+    """The ``[evals]`` table."""
+
+    model_config = _CONFIG
+
+    weights: dict[str, NonNegative] = Field(default_factory=dict)
+
+
+class Settings(BaseModel):
+    """All project settings, with defaults for everything."""
+
+    model_config = _CONFIG
+
+    project: ProjectSettings = Field(default_factory=ProjectSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
+    providers: dict[str, ProviderOptions] = Field(default_factory=dict)
+    prices: dict[str, dict[str, NonNegative]] = Field(default_factory=dict)
+    evals: EvalSettings = Field(default_factory=EvalSettings)
+
+    def provider_limit(self, provider: str) -> int | None:
+        """Most requests in flight for ``provider``, or ``None`` for no limit."""
+        limit = self.providers.get(provider, {}).get("limit")
+        return int(limit) if limit is not None else None
+
+    def provider_rpm(self, provider: str) -> float | None:
+        """Requests per minute allowed for ``provider``, or ``None`` for no limit."""
+        rpm = self.providers.get(provider, {}).get("rpm")
+        return float(rpm) if rpm is not None else None
+
+    def price(self, provider: str, model: str) -> float | None:
+        """Configured price of one call to ``model`` at ``provider``, if any."""
+        return self.prices.get(provider, {}).get(model)
+
+    def shotlist_path(self, project_dir: Path) -> Path:
+        """The shot-list file of the project in ``project_dir``."""
+        return project_dir / self.project.shotlist
+
+
+def load_settings(project_dir: Path) -> Settings:
+    """Read ``project_dir/recoil.toml`` (defaults when it does not exist).
+
+    Raises :class:`ConfigError` listing every bad key with its path and what is allowed.
+    """
+    path = project_dir / SETTINGS_NAME
+    data = _read_toml(path) if path.exists() else {}
+    problems = _secret_problems(data)
+    try:
+        settings = Settings.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems += format_errors(exc, Settings)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {problem}" for problem in problems))
+    env_url = os.environ.get(DATABASE_URL_ENV)
+    if env_url:
+        project = settings.project.model_copy(update={"database_url": env_url})
+        settings = settings.model_copy(update={"project": project})
+    return settings
+
+
+def credentials_path() -> Path:
+    """Where :func:`load_credentials` looks (honours an absolute ``XDG_CONFIG_HOME``)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return base / "recoil" / "credentials.toml"
+
+
+def load_credentials() -> dict[str, str]:
+    """The user's credentials (``NAME = "value"``), or ``{}`` when there is no file.
+
+    Raises :class:`ConfigError` (naming keys, never values) on a malformed file.
+    """
+    path = credentials_path()
+    if not path.exists():
+        return {}
+    data = _read_toml(path)
+    bad = sorted(name for name, value in data.items() if not isinstance(value, str))
+    if bad:
+        raise ConfigError(
+            "\n".join(
+                f'{path}: {name}: expected a string value (a flat table of NAME = "value")'
+                for name in bad
+            )
+        )
+    return dict(data)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read file: {exc.strerror}") from None
+
+
+def _secret_problems(data: Mapping[str, Any], loc: tuple[str, ...] = ()) -> list[str]:
+    """Keys that look like secrets, and a database URL carrying a password."""
+    problems = []
+    for key, value in data.items():
+        here = (*loc, key)
+        if _looks_secret(key):
+            problems.append(
+                f"{format_loc(here)}: looks like a secret; recoil.toml must not hold secrets. "
+                "Set it in the environment or in ~/.config/recoil/credentials.toml"
+            )
+        elif isinstance(value, Mapping):
+            problems += _secret_problems(value, here)
+    url = data.get("database_url") if loc == ("project",) else None
+    if isinstance(url, str) and _has_password(url):
+        problems.append(
+            "project.database_url: contains a password; recoil.toml must not hold secrets. "
+            f"Set the URL in the environment variable {DATABASE_URL_ENV} instead"
+        )
+    return problems
+
+
+def _looks_secret(name: str) -> bool:
+    """``api_key``, ``FAL_KEY``, ``apiKey``, ``tokens``: yes; ``keyframe_model``: no."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).lower()
+    return any(w.removesuffix("s") in _SECRET_WORDS for w in re.split(r"[^a-z0-9]+", spaced))
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False

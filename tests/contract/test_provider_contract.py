@@ -1,0 +1,262 @@
+"""One contract every provider adapter keeps, run against each adapter and the fake.
+
+Each harness starts the adapter's loopback server and knows how to make the
+server (or the fake's knobs) produce a success, a permanent failure, a
+transient failure and a job slow enough to cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.providers.servers import comfyui, fal, replicate
+
+from recoil.errors import ProviderError
+from recoil.media.probe import probe
+from recoil.model.requests import KeyframeRequest, Request
+from recoil.providers.base import Job, JobState, JobStatus, Provider, ProviderConfig
+from recoil.providers.comfyui import ComfyUIProvider
+from recoil.providers.fake import FakeProvider
+from recoil.providers.fal import FalProvider
+from recoil.providers.replicate import ReplicateProvider
+
+SECRET = "sk-test-SECRET123"
+
+
+@dataclass
+class Harness:
+    """How to drive one adapter through the contract."""
+
+    make: Callable[[], Provider]
+    ok: Request
+    permanent: Callable[[], Request]
+    transient: Callable[[], Request]
+    slow: Callable[[], Request]
+    submits: Callable[[], int]
+    retry_after_s: float | None = 2.0
+    cancel_stops: bool = True
+
+
+def _fake(tmp_path: Path) -> Iterator[Harness]:
+    calls = tmp_path / "calls.txt"
+    options = {"calls_file": str(calls)}
+
+    def knobs(**params: object) -> Request:
+        return KeyframeRequest(prompt="a lighthouse", seed=3, params=dict(params))
+
+    yield Harness(
+        make=lambda: FakeProvider(ProviderConfig(options=options)),
+        ok=knobs(fake_async=True, fake_latency_s=0.02),
+        permanent=lambda: knobs(fake_fail="permanent"),
+        transient=lambda: knobs(fake_fail="transient", fake_retry_after_s=2.0),
+        slow=lambda: knobs(fake_async=True, fake_latency_s=30.0),
+        submits=lambda: len(calls.read_text().splitlines()) if calls.exists() else 0,
+        cancel_stops=False,
+    )
+
+
+def _comfyui(tmp_path: Path) -> Iterator[Harness]:
+    url, control = comfyui.start()
+    ok = KeyframeRequest(prompt="a lighthouse", seed=3, width=64, height=48)
+
+    def transient() -> Request:
+        control.script("POST", "/prompt", status=503, body={"error": "busy"})
+        return ok
+
+    def slow() -> Request:
+        control.hold = True
+        return ok
+
+    yield Harness(
+        make=lambda: ComfyUIProvider(ProviderConfig(options={"servers": [url]})),
+        ok=ok,
+        permanent=lambda: KeyframeRequest(prompt="x", params={"checkpoint": "missing.ckpt"}),
+        transient=transient,
+        slow=slow,
+        submits=lambda: control.submits,
+        retry_after_s=None,
+    )
+    control.stop()
+
+
+def _fal(tmp_path: Path) -> Iterator[Harness]:
+    url, control = fal.start(key=SECRET)
+    options = {"base_url": url, "models": {"keyframe": "fal-ai/flux/dev"}}
+    ok = KeyframeRequest(prompt="a lighthouse", seed=3, width=64, height=48)
+
+    def permanent() -> Request:
+        control.fail_next = "validation"
+        return ok
+
+    def transient() -> Request:
+        control.script("POST", "/fal-ai", status=429, headers={"Retry-After": "2"})
+        return ok
+
+    def slow() -> Request:
+        control.queue_s = 30.0
+        return ok
+
+    yield Harness(
+        make=lambda: FalProvider(ProviderConfig(options=options, secrets={"FAL_KEY": SECRET})),
+        ok=ok,
+        permanent=permanent,
+        transient=transient,
+        slow=slow,
+        submits=lambda: control.submits,
+    )
+    control.stop()
+
+
+def _replicate(tmp_path: Path) -> Iterator[Harness]:
+    url, control = replicate.start(token=SECRET)
+    options = {"base_url": f"{url}/v1", "models": {"keyframe": "acme/painter"}}
+    ok = KeyframeRequest(prompt="a lighthouse", seed=3, width=64, height=48)
+
+    def transient() -> Request:
+        control.script(
+            "POST", "/v1/", status=429, headers={"Retry-After": "2"}, body={"detail": "throttled"}
+        )
+        return ok
+
+    def slow() -> Request:
+        control.queue_s = 30.0
+        return ok
+
+    yield Harness(
+        make=lambda: ReplicateProvider(
+            ProviderConfig(options=options, secrets={"REPLICATE_API_TOKEN": SECRET})
+        ),
+        ok=ok,
+        permanent=lambda: KeyframeRequest(prompt="x", params={"prompt": None}),
+        transient=transient,
+        slow=slow,
+        submits=lambda: control.submits,
+    )
+    control.stop()
+
+
+HARNESSES = {"fake": _fake, "comfyui": _comfyui, "fal": _fal, "replicate": _replicate}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    yield from HARNESSES[request.param](tmp_path)
+
+
+async def _until_done(provider: Provider, job: Job, timeout_s: float = 10.0) -> JobState:
+    if job.result is not None:
+        return job.result
+    async with asyncio.timeout(timeout_s):
+        while True:
+            state = await provider.check(job)
+            if state.status.done:
+                return state
+            await asyncio.sleep(0.01)
+
+
+async def _outcome(provider: Provider, request: Request) -> ProviderError:
+    """The error a request ends in, raised or reported."""
+    try:
+        job = await provider.submit(request)
+        state = await _until_done(provider, job)
+    except ProviderError as exc:
+        return exc
+    assert state.status is JobStatus.FAILED, state
+    assert state.error is not None
+    return state.error
+
+
+def test_submit_then_check_returns_valid_outputs(harness: Harness) -> None:
+    async def scenario() -> tuple[Job, JobState]:
+        provider = harness.make()
+        try:
+            provider.validate(harness.ok)
+            job = await provider.submit(harness.ok)
+            return job, await _until_done(provider, job)
+        finally:
+            await provider.aclose()
+
+    job, state = asyncio.run(scenario())
+    assert state.status is JobStatus.SUCCEEDED
+    assert state.outputs
+    for output in state.outputs:
+        facts = probe(output.data, output.mime)
+        assert facts
+    assert state.outputs[0].name == "image"
+    json.dumps(dict(job.handle))  # the handle goes into a JSONL record
+    assert harness.submits() == 1
+
+
+def test_permanent_error_is_not_retryable(harness: Harness) -> None:
+    async def scenario() -> ProviderError:
+        provider = harness.make()
+        try:
+            return await _outcome(provider, harness.permanent())
+        finally:
+            await provider.aclose()
+
+    error = asyncio.run(scenario())
+    assert error.retryable is False
+    assert not error.unknown_outcome
+    assert SECRET not in str(error)
+
+
+def test_transient_error_is_retryable_with_retry_after(harness: Harness) -> None:
+    async def scenario() -> ProviderError:
+        provider = harness.make()
+        try:
+            return await _outcome(provider, harness.transient())
+        finally:
+            await provider.aclose()
+
+    error = asyncio.run(scenario())
+    assert error.retryable is True
+    assert SECRET not in str(error)
+    assert error.retry_after_s == harness.retry_after_s
+
+
+def test_cancel_stops_a_pending_job(harness: Harness) -> None:
+    async def scenario() -> JobState:
+        provider = harness.make()
+        try:
+            job = await provider.submit(harness.slow())
+            assert not (await provider.check(job)).status.done
+            await provider.cancel(job)
+            if not harness.cancel_stops:
+                return JobState(status=JobStatus.CANCELLED)
+            return await _until_done(provider, job)
+        finally:
+            await provider.aclose()
+
+    state = asyncio.run(scenario())
+    assert state.status in (JobStatus.CANCELLED, JobStatus.FAILED)
+
+
+def test_a_new_instance_checks_a_job_another_submitted(harness: Harness) -> None:
+    async def submit() -> Job:
+        provider = harness.make()
+        try:
+            return await provider.submit(harness.ok)
+        finally:
+            await provider.aclose()  # the process "dies" here
+
+    job = asyncio.run(submit())
+    handle = json.loads(json.dumps(dict(job.handle)))  # as read back from the log
+    assert SECRET not in json.dumps(handle)
+
+    async def resume() -> JobState:
+        provider = harness.make()
+        try:
+            return await _until_done(provider, Job(job_id=job.job_id, handle=handle))
+        finally:
+            await provider.aclose()
+
+    state = asyncio.run(resume())
+    assert state.status is JobStatus.SUCCEEDED
+    assert state.outputs
+    assert harness.submits() == 1

@@ -1,0 +1,1 @@
+"""Loopback protocol servers and the provider adapter tests that use them."""

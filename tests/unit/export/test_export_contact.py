@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import html.parser
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from recoil.export import Edit, write_contact_sheet
+
+
+@dataclass
+class Cell:
+    css: str
+    take_id: str = ""
+    text: str = ""
+    src: str | None = None
+    hrefs: list[str] = field(default_factory=list)
+
+
+class Cells(html.parser.HTMLParser):
+    """Collects each ``td``'s class, take id, text, and image/link targets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[Cell] = []
+        self.rows = 0
+        self.in_take = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {key: value or "" for key, value in attrs}
+        if tag == "tr":
+            self.rows += 1
+        elif tag == "td":
+            self.cells.append(Cell(css=values["class"]))
+        elif self.cells and values.get("class") == "take":
+            self.in_take = True
+        elif self.cells and tag == "img":
+            self.cells[-1].src = values["src"]
+        elif self.cells and tag == "a":
+            self.cells[-1].hrefs.append(values["href"])
+
+    def handle_data(self, data: str) -> None:
+        if self.in_take:
+            self.cells[-1].take_id = data
+            self.in_take = False
+        if self.cells:
+            self.cells[-1].text += data + " "
+
+
+def parse(path: Path) -> Cells:
+    parser = Cells()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_writes_an_html_page_and_a_png_grid(edit: Edit, tmp_path: Path) -> None:
+    page, grid = write_contact_sheet(edit, tmp_path / "sheet")
+
+    assert (page.name, grid.name) == ("contact.html", "contact.png")
+    assert sorted(p.name for p in page.parent.iterdir()) == ["contact.html", "contact.png"]
+    with Image.open(grid) as image:
+        image.load()
+        assert image.format == "PNG"
+        # Three beat rows, three take columns at most, 192 px thumbnails.
+        assert image.width > 3 * 192 and image.height > 3 * 108
+
+
+def test_every_take_has_a_cell_and_the_primary_is_marked(edit: Edit, tmp_path: Path) -> None:
+    page, _ = write_contact_sheet(edit, tmp_path)
+    parsed = parse(page)
+
+    assert parsed.rows == 3
+    texts = {cell.take_id: cell for cell in parsed.cells}
+    every = [take.take_id for beat in edit.beats for take in beat.takes]
+    assert sorted(texts) == sorted(every)
+    primaries = sorted(k for k, cell in texts.items() if "primary" in cell.css)
+    assert primaries == ["b01-t00", "b03-t02"]
+    assert "PRIMARY" in texts["b01-t00"].text
+    assert "PRIMARY" not in texts["b01-t01"].text
+    assert "MISSING: no primary" in page.read_text()
+    assert "score 0.800, cost 0.2500" in texts["b01-t00"].text
+    assert "succeeded, review: retake" in texts["b01-t01"].text
+
+
+def test_media_links_are_relative_and_text_is_escaped(edit: Edit, tmp_path: Path) -> None:
+    out = tmp_path / "exports" / "sheet"
+    page, _ = write_contact_sheet(edit, out)
+    text = page.read_text()
+    cells = {cell.take_id: cell for cell in parse(page).cells}
+
+    assert cells["b01-t00"].src == "../../b01-t00.png", "keyframe linked relatively"
+    assert (out / "../../b01-t00.png").is_file()
+    assert cells["b01-t00"].hrefs == [
+        "../../b01-t00.mp4",
+        "../../b01-t00.mp4",
+        "../../b01-t00.wav",
+        "../../b01-t00.png",
+    ]
+    assert str(cells["b01-t01"].src).startswith("data:image/jpeg;base64,"), "first frame"
+    assert cells["b02-t00"].src is None and "no media" in cells["b02-t00"].text
+    assert "Night &lt;shift&gt;" in text and "<shift>" not in text
+    assert "Keep &lt;this&gt; &amp; that" in text
+    assert "bo [frame 12]: too dark" in cells["b01-t01"].text
+
+
+def test_the_primary_is_outlined_in_the_png(edit: Edit, tmp_path: Path) -> None:
+    _, grid = write_contact_sheet(edit, tmp_path)
+    with Image.open(grid) as image:
+        pixels = np.asarray(image.convert("RGB"))
+
+    green = np.all(pixels == (46, 204, 113), axis=2)
+    assert green.sum() > 2 * 4 * 190, "two outlined primaries"
+    red_thumb = np.all(np.abs(pixels.astype(int) - (200, 30, 30)) < 4, axis=2)
+    assert red_thumb.sum() > 150 * 80, "b01-t00's keyframe is drawn"
+
+
+def test_the_same_edit_gives_the_same_files(edit: Edit, tmp_path: Path) -> None:
+    first = [p.read_bytes() for p in write_contact_sheet(edit, tmp_path / "a")]
+    second = [p.read_bytes() for p in write_contact_sheet(edit, tmp_path / "b")]
+
+    assert first == second

@@ -1,0 +1,79 @@
+"""Content-addressed artifacts (SPEC 4)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from recoil.context import DispatchContext
+from recoil.dispatch import dispatch
+from recoil.providers.registry import Registry
+from recoil.records.artifacts import ArtifactStore, sha256_bytes, sha256_file, write_atomic
+
+
+def media_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".json")
+
+
+def test_dispatch_stores_content_addressed(context: DispatchContext, registry: Registry) -> None:
+    """SPEC 4: artifacts live at artifacts/<first two hex>/<sha256>.<ext>, hashed as stored."""
+    receipt = dispatch("keyframe", {"prompt": "a tower"}, context=context, registry=registry)
+    artifact = receipt.artifacts["image"]
+    path = Path(artifact.path)
+    data = path.read_bytes()
+    assert artifact.sha256 == hashlib.sha256(data).hexdigest()
+    assert path == context.artifacts_dir / artifact.sha256[:2] / f"{artifact.sha256}.png"
+    assert artifact.bytes == len(data)
+    assert artifact.mime == "image/png"
+    assert artifact.facts["width"] == 128
+    assert artifact.facts["height"] == 72
+    # Atomic writes leave no temp files behind.
+    assert [p.name for p in context.artifacts_dir.rglob(".*")] == []
+
+
+def test_identical_outputs_are_stored_once(
+    project_dir: Path, registry: Registry, tmp_path: Path
+) -> None:
+    """SPEC 4: identical outputs are stored once."""
+    ctx = DispatchContext(project=project_dir, default_provider="fake", use_cache=False)
+    payload = {"prompt": "same", "seed": 9}
+    first = dispatch("keyframe", payload, context=ctx, registry=registry)
+    second = dispatch("keyframe", payload, context=ctx, registry=registry)
+    assert second.cached is False
+    assert first.receipt_id != second.receipt_id
+    assert first.artifacts["image"].path == second.artifacts["image"].path
+    assert len(media_files(ctx.artifacts_dir)) == 1
+    other = dispatch("keyframe", {"prompt": "different", "seed": 9}, context=ctx, registry=registry)
+    assert other.artifacts["image"].path != first.artifacts["image"].path
+    assert len(media_files(ctx.artifacts_dir)) == 2
+
+
+def test_store_put_and_intact(tmp_path: Path) -> None:
+    """SPEC 4: the store writes each content once and can tell an intact file from a damaged one."""
+    store = ArtifactStore(tmp_path / "artifacts")
+    path, digest, new = store.put(b"hello", "bin")
+    assert digest == sha256_bytes(b"hello") == sha256_file(path)
+    assert path == tmp_path / "artifacts" / digest[:2] / f"{digest}.bin"
+    assert new is True
+    assert store.put(b"hello", "bin") == (path, digest, False)
+    assert store.intact(digest, "bin")
+    path.write_bytes(b"HELLO")
+    assert not store.intact(digest, "bin")
+    assert not store.intact("ab" * 32, "bin")
+    # Storing the same content again repairs a damaged copy of the same size.
+    assert store.put(b"hello", "bin") == (path, digest, True)
+    assert path.read_bytes() == b"hello"
+
+
+def test_write_atomic_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    """SPEC 4: writes are atomic (temp file + rename): a failed write leaves no partial file."""
+    target = tmp_path / "sub" / "file.bin"
+    write_atomic(target, b"first")
+    write_atomic(target, b"second")
+    assert target.read_bytes() == b"second"
+    with pytest.raises(TypeError):
+        write_atomic(target, "not bytes")  # type: ignore[arg-type]
+    assert target.read_bytes() == b"second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file.bin"]

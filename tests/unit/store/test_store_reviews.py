@@ -1,0 +1,68 @@
+"""Review status and notes per take."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from recoil.errors import NotFoundError, ValidationError
+from recoil.model.take import Project
+from recoil.store import ProjectStore, ReviewNote, ReviewStatus
+
+OpenStore = Callable[..., ProjectStore]
+
+
+def note(text: str, frame: int | None = None) -> ReviewNote:
+    return ReviewNote(author="dana", text=text, created_at="2025-01-02T03:04:05+00:00", frame=frame)
+
+
+def test_a_take_starts_pending_and_keeps_every_note(open_store: OpenStore, film: Project) -> None:
+    store = open_store()
+    store.save_project(film)
+    take_id = film.scenes[0].beats[0].takes[0].take_id
+    assert store.review(take_id) == (ReviewStatus.PENDING, [])
+
+    store.set_review(take_id, ReviewStatus.RETAKE, note("too dark", frame=12))
+    store.set_review(take_id, ReviewStatus.APPROVED, note("better"))
+    store.set_review(take_id, ReviewStatus.APPROVED)
+    assert store.review(take_id) == (
+        ReviewStatus.APPROVED,
+        [note("too dark", frame=12), note("better")],
+    )
+
+
+def test_reviews_lists_every_take(open_store: OpenStore, film: Project) -> None:
+    store = open_store()
+    store.save_project(film)
+    take_ids = [t.take_id for beat in film.beats() for t in beat.takes]
+    store.set_review(take_ids[1], ReviewStatus.RETAKE, note("again"))
+    reviews = store.reviews()
+    assert sorted(reviews) == sorted(take_ids)
+    assert reviews[take_ids[1]] == (ReviewStatus.RETAKE, [note("again")])
+    assert reviews[take_ids[0]] == (ReviewStatus.PENDING, [])
+
+
+def test_reviews_survive_saving_the_take_again(open_store: OpenStore, film: Project) -> None:
+    store = open_store()
+    store.save_project(film)
+    beat = film.scenes[0].beats[0]
+    store.set_review(beat.takes[0].take_id, "approved")  # type: ignore[arg-type]
+    store.save_take("sc0", beat.beat_id, beat.takes[0])
+    store.save_project(film)
+    assert store.review(beat.takes[0].take_id)[0] is ReviewStatus.APPROVED
+
+
+def test_reviewing_an_unknown_take_names_it(open_store: OpenStore) -> None:
+    store = open_store()
+    with pytest.raises(NotFoundError, match="no take 'ghost'"):
+        store.set_review("ghost", ReviewStatus.APPROVED)
+    with pytest.raises(NotFoundError, match="no take 'ghost'"):
+        store.review("ghost")
+
+
+def test_review_note_round_trips_and_checks_its_frame() -> None:
+    pinned = note("flicker here", frame=3)
+    assert ReviewNote.from_dict(pinned.to_dict()) == pinned
+    with pytest.raises(ValidationError, match="frame"):
+        note("bad", frame=-1)
