@@ -107,7 +107,9 @@ def chains(n: int, length: int, latency_s: float = 0.0, *, tag: str = "") -> lis
             if latency_s:
                 payload["fake_latency_s"] = latency_s
             deps = [f"s{s - 1}"] if s else []
-            steps.append(WorkflowStep(step_id=f"s{s}", modality="noop", payload=payload, depends_on=deps))
+            steps.append(
+                WorkflowStep(step_id=f"s{s}", modality="noop", payload=payload, depends_on=deps)
+            )
         workflows.append(Workflow(steps=steps, workflow_id=f"{tag}wf{c}"))
     return workflows
 

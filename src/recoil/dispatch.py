@@ -96,7 +96,7 @@ class Dispatcher:
         self.context = context
         self.registry = registry if registry is not None else default_registry()
         self.log = ReceiptLog(context.receipts_file)
-        self.artifacts = ArtifactStore(context.artifacts_dir)
+        self.artifacts = ArtifactStore(context.artifacts_dir.absolute())
         self.index = LogIndex.build(read_records(context.receipts_file))
         self.spent = 0.0
         self.listeners: list[ReceiptListener] = []
@@ -204,8 +204,9 @@ class Dispatcher:
         ctx = context
         modality = prepared.modality
         call = _Call(prepared=prepared, context=ctx, receipt_id=new_id("r"), attempt=attempt)
-        if ctx.use_cache:
-            hit = self.cached(prepared)
+        if ctx.use_cache and prepared.request_sha256 in self.index.succeeded:
+            # Checking a hit re-hashes its files: off the event loop.
+            hit = await asyncio.to_thread(self.cached, prepared)
             if hit is not None:
                 return await self._record_cached(call, hit)
         open_job = self.index.open_jobs.get(prepared.request_sha256)
@@ -244,7 +245,8 @@ class Dispatcher:
             run_id=ctx.run_id,
             attempt=attempt,
         )
-        self._write_sidecars(receipt)
+        if receipt.artifacts:
+            await asyncio.to_thread(self._write_sidecars, receipt)
         await self._append(receipt)
         return receipt
 
@@ -267,7 +269,7 @@ class Dispatcher:
                     call.job = await provider.submit(call.prepared.request)
                     if call.job.result is None:
                         await self._record_submitted(call, call.job)
-                state = await self._wait(provider, call.job)
+                state = call.job.result or await self._wait(provider, call.job)
         except TimeoutError:
             if call.job is not None and call.job.result is None:
                 await _cancel_quietly(provider, call.job)
@@ -287,17 +289,32 @@ class Dispatcher:
             if state.cost is not None and not error.cost:
                 error.cost = state.cost.amount  # money spent on a failed job is still recorded
             raise error
-        return state, self._store_outputs(call.prepared, state.outputs, call.context)
+        if not state.outputs:
+            return state, self._store_outputs(call.prepared, state.outputs, call.context)
+        # Probing, embedding, hashing and writing files is heavy: off the event loop.
+        stored = await asyncio.to_thread(
+            self._store_outputs, call.prepared, state.outputs, call.context
+        )
+        return state, stored
 
     async def _wait(self, provider: Provider, job: Job) -> JobState:
         if job.result is not None:
             return job.result
         interval = max(provider.poll_interval_s, 0.001)
         while True:
-            state = await provider.check(job)
-            if state.status.done:
-                return state
-            await asyncio.sleep(interval)
+            wait = interval
+            try:
+                state = await provider.check(job)
+            except ProviderError as exc:
+                # A failed status request says nothing about the job itself, which the
+                # vendor still runs (and bills): keep polling rather than send it again.
+                if not exc.retryable:
+                    raise
+                wait = max(interval, exc.retry_after_s or 0.0)
+            else:
+                if state.status.done:
+                    return state
+            await asyncio.sleep(wait)
             interval = min(interval * 1.5, _MAX_POLL_INTERVAL_S)
 
     def _store_outputs(

@@ -66,7 +66,9 @@ def test_every_artifact_has_a_sidecar_and_one_receipt_per_dispatch(
     # 2 beats x 2 takes: keyframe + video each, audio for the one with dialogue.
     assert len(receipts) == 2 * 2 + 2 * 2 + 2
     assert len({r["receipt_id"] for r in receipts}) == len(receipts)
-    files = [p for p in (small_project / "artifacts").rglob("*") if p.suffix != ".json"]
+    files = [
+        p for p in (small_project / "artifacts").rglob("*") if p.is_file() and p.suffix != ".json"
+    ]
     assert files
     for path in files:
         sidecar = json.loads(path.with_name(path.name + ".json").read_text())
@@ -121,16 +123,39 @@ def test_init_then_run_the_example(recoil_cli: Run, tmp_path: Path) -> None:
 def test_dispatch_command_prints_artifact_and_receipt(recoil_cli: Run, tmp_path: Path) -> None:
     """SPEC 12: ``recoil dispatch`` runs one generation; --json prints the receipt."""
     result = recoil_cli(
-        "dispatch", "keyframe", "--prompt", "a lighthouse", "--project", "p", "--json",
-        "--param", "seed=3", "--param", "width=160", "--param", "height=90",
+        "dispatch",
+        "keyframe",
+        "--prompt",
+        "a lighthouse",
+        "--project",
+        "p",
+        "--json",
+        "--param",
+        "seed=3",
+        "--param",
+        "width=160",
+        "--param",
+        "height=90",
     )
     assert result.returncode == 0, result.stderr
     receipt = json.loads(result.stdout)
     assert receipt["status"] == "succeeded"
     assert receipt["provider"] == "previz"
     assert Path(receipt["artifacts"]["image"]["path"]).is_file()
-    plain = recoil_cli("dispatch", "keyframe", "--prompt", "a lighthouse", "--project", "p",
-                       "--param", "seed=3", "--param", "width=160", "--param", "height=90")
+    plain = recoil_cli(
+        "dispatch",
+        "keyframe",
+        "--prompt",
+        "a lighthouse",
+        "--project",
+        "p",
+        "--param",
+        "seed=3",
+        "--param",
+        "width=160",
+        "--param",
+        "height=90",
+    )
     assert plain.returncode == 0
     assert "(cached)" in plain.stdout
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from tests.providers.servers import comfyui
+from tests.providers.servers.comfyui import ComfyControl
 
 from recoil.errors import ConfigError, PayloadError, ProviderError
 from recoil.model.requests import KeyframeRequest, Request, VideoRequest
 from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
 from recoil.providers.comfyui import ComfyUIProvider
-from tests.providers.servers import comfyui
-from tests.providers.servers.comfyui import ComfyControl
 
 # What a user gets from ComfyUI's "Export (API)" for the default graph, ids and all.
 TXT2IMG: dict[str, Any] = {
@@ -107,8 +107,10 @@ def _provider(url: str | list[str], project: Path, **extra: Any) -> ComfyUIProvi
 
 async def _wait(provider: ComfyUIProvider, job: Job) -> JobState:
     async with asyncio.timeout(10):
-        while not (state := await provider.check(job)).status.done:
+        state = await provider.check(job)
+        while not state.status.done:
             await asyncio.sleep(0.01)
+            state = await provider.check(job)
     return state
 
 
@@ -453,7 +455,7 @@ def test_bad_bindings_are_config_errors(tmp_path: Path) -> None:
     options["templates"] = {
         "keyframe": {"workflow": "api.json", "output": "9", "inputs": {"prompt": "6text"}}
     }
-    with pytest.raises(ConfigError, match='expected "node_id.input_name"'):
+    with pytest.raises(ConfigError, match=r'expected "node_id\.input_name"'):
         ComfyUIProvider(ProviderConfig(options=options))
 
 

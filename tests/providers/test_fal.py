@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from tests.providers.servers import fal
+from tests.providers.servers.fal import FalControl
 
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.requests import AudioRequest, KeyframeRequest, Request, VideoRequest
 from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
 from recoil.providers.fal import FalProvider
-from tests.providers.servers import fal
-from tests.providers.servers.fal import FalControl
 
 KEY = "sk-test-SECRET123"
 
@@ -43,8 +43,10 @@ async def _run(provider: FalProvider, request: Request) -> tuple[Job, JobState]:
     try:
         job = await provider.submit(request)
         async with asyncio.timeout(10):
-            while not (state := await provider.check(job)).status.done:
+            state = await provider.check(job)
+            while not state.status.done:
                 await asyncio.sleep(0.01)
+                state = await provider.check(job)
         return job, state
     finally:
         await provider.aclose()
@@ -115,8 +117,10 @@ async def _resume(url: str, job: Job) -> tuple[Job, JobState]:
     provider = _provider(url)
     try:
         async with asyncio.timeout(10):
-            while not (state := await provider.check(job)).status.done:
+            state = await provider.check(job)
+            while not state.status.done:
                 await asyncio.sleep(0.01)
+                state = await provider.check(job)
         return job, state
     finally:
         await provider.aclose()

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.providers.servers import replicate
+from tests.providers.servers.replicate import ReplicateControl
 
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.requests import KeyframeRequest, Request
 from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
 from recoil.providers.replicate import ReplicateProvider
-from tests.providers.servers import replicate
-from tests.providers.servers.replicate import ReplicateControl
 
 TOKEN = "r8_test-SECRET123"
 
@@ -39,8 +39,10 @@ async def _run(provider: ReplicateProvider, request: Request) -> tuple[Job, JobS
     try:
         job = await provider.submit(request)
         async with asyncio.timeout(10):
-            while not (state := await provider.check(job)).status.done:
+            state = await provider.check(job)
+            while not state.status.done:
                 await asyncio.sleep(0.01)
+                state = await provider.check(job)
         return job, state
     finally:
         await provider.aclose()

@@ -538,3 +538,36 @@ def test_secrets_appear_nowhere(
     assert messages
     for message in messages:
         assert SECRET not in message
+
+
+class FlakyStatus(FakeProvider):
+    """A vendor whose status endpoint answers 503 twice while the job runs on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_errors = 2
+
+    async def check(self, job: Job) -> JobState:
+        if self.status_errors:
+            self.status_errors -= 1
+            raise ProviderError("status 503", retryable=True, provider_status="503")
+        return await super().check(job)
+
+
+def test_retryable_status_errors_keep_polling_the_same_job(
+    context: DispatchContext, registry: Registry
+) -> None:
+    """SPEC 7: a hiccup while polling never re-sends the job; the dispatch polls on."""
+    flaky = FlakyStatus()
+    registry.register_provider("flaky", lambda _cfg: flaky, ["keyframe"])
+    receipt = dispatch(
+        "keyframe",
+        {"prompt": "x", "provider": "flaky", "fake_async": True},
+        context=context,
+        registry=registry,
+    )
+    assert receipt.status is ReceiptStatus.SUCCEEDED
+    assert flaky.submits == 1
+    assert flaky.status_errors == 0
+    kinds = [line["kind"] for line in lines(context.receipts_file)]
+    assert kinds == ["submitted", "receipt"]

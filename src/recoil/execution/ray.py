@@ -73,7 +73,8 @@ class RayProvider:
 
     def __init__(self, name: str, local: Provider, spec: WorkerSpec) -> None:
         ray = _ray()
-        self._local = local
+        self.local = local
+        """The driver's instance: validation, model names, estimates, preflight."""
         self._spec = ray.put(spec)
         self._resources = _resources(name, spec.config)
         self._submit = ray.remote(_submit_task).options(**self._resources)
@@ -83,33 +84,33 @@ class RayProvider:
     @property
     def name(self) -> str:
         """The provider's name."""
-        return self._local.name
+        return self.local.name
 
     @property
     def version(self) -> str:
         """The adapter's version (part of the cache key, as locally)."""
-        return self._local.version
+        return self.local.version
 
     @property
     def poll_interval_s(self) -> float:
         """The adapter's poll interval."""
-        return self._local.poll_interval_s
+        return self.local.poll_interval_s
 
     def model_for(self, request: Request) -> str:
         """Answered by the driver's instance."""
-        return self._local.model_for(request)
+        return self.local.model_for(request)
 
     def validate(self, request: Request) -> None:
         """Answered by the driver's instance."""
-        self._local.validate(request)
+        self.local.validate(request)
 
     def estimate_cost(self, request: Request) -> Cost:
         """Answered by the driver's instance."""
-        return self._local.estimate_cost(request)
+        return self.local.estimate_cost(request)
 
     async def preflight(self) -> list[str]:
         """Answered by the driver's instance."""
-        return await self._local.preflight()
+        return await self.local.preflight()
 
     async def submit(self, request: Request) -> Job:
         """``submit`` in a Ray task with the provider's resources."""
@@ -130,7 +131,7 @@ class RayProvider:
 
     async def aclose(self) -> None:
         """Close the driver's instance; workers keep theirs until they exit."""
-        await self._local.aclose()
+        await self.local.aclose()
 
 
 class RayDispatcher(Dispatcher):

@@ -19,17 +19,18 @@ def resolve_refs(payload: Mapping[str, Any], workflow: Workflow) -> dict[str, An
     Dicts and lists are copied as they are walked, so the step's own payload is
     never shared with the dispatch.
     """
+    return {k: _resolve(v, workflow) for k, v in payload.items()}
 
-    def walk(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            if STEP_REF in value:
-                return artifact_path(workflow, str(value[STEP_REF]), value.get("output"))
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
 
-    return {k: walk(v) for k, v in payload.items()}
+def _resolve(value: Any, workflow: Workflow) -> Any:
+    # A module-level function: a nested recursive one would be a reference cycle per call.
+    if isinstance(value, Mapping):
+        if STEP_REF in value:
+            return artifact_path(workflow, str(value[STEP_REF]), value.get("output"))
+        return {k: _resolve(v, workflow) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, workflow) for v in value]
+    return value
 
 
 def artifact_path(workflow: Workflow, step_id: str, output: str | None) -> str:

@@ -102,6 +102,7 @@ class Scheduler:
         self.on_receipt = on_receipt
         self.report = RunReport()
         self._gates = ProviderGates(self.limits.providers)
+        self._input_fields: dict[str, tuple[str, ...]] = {}
         self._running = False
         self._reset()
 
@@ -246,8 +247,8 @@ class Scheduler:
 
     def _step_context(self, unit: Unit, step: WorkflowStep) -> DispatchContext:
         ctx = unit.context
-        identity = {"workflow_id": unit.workflow.workflow_id, "workflow_step_id": step.step_id}
         seed = ctx.seed
+        identity = {"workflow_id": unit.workflow.workflow_id, "workflow_step_id": step.step_id}
         if unit.take is not None:
             identity.update(unit.take.identity())
             if unit.take.seed is not None:
@@ -257,7 +258,10 @@ class Scheduler:
         return dataclasses.replace(ctx, provenance=provenance, seed=seed)
 
     def _reads_files(self, modality: str, payload: Mapping[str, Any]) -> bool:
-        fields = self.dispatcher.registry.runner(modality).request_type.input_fields
+        fields = self._input_fields.get(modality)
+        if fields is None:
+            runner = self.dispatcher.registry.runner(modality)
+            fields = self._input_fields[modality] = runner.request_type.input_fields
         return any(payload.get(name) for name in fields)
 
     def _prepare_in_thread(self, node: _Node, payload: dict[str, Any]) -> None:

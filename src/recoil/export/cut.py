@@ -40,7 +40,7 @@ from recoil.export.edit import BeatCut, Edit, TakeMedia
 _X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
 # x264's output depends on its thread count; the default ("auto") follows the
 # machine's CPU count, so pin it to get the same bytes everywhere.
-_X264_THREADS = 4
+_X264_THREADS = 1
 _AUDIO_LAYOUT = "stereo"
 _AUDIO_CHANNELS = 2
 _AAC_FRAME_SAMPLES = 1024

@@ -1,0 +1,1 @@
+"""Media helpers: facts of media files (probe) and provenance written into them (embed)."""

@@ -213,9 +213,12 @@ def _field_names(cls: type[Request]) -> tuple[str, ...]:
     return names
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """A deep copy of a JSON-like value, as ``dataclasses.asdict`` makes it."""
-    if isinstance(value, str | int | float | bool | None):
+    if type(value) in _ATOMS or isinstance(value, str | int | float | bool | None):
         return value
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

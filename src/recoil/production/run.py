@@ -115,13 +115,18 @@ async def run_production(
     outcome = RunOutcome(currency=production.settings.run.currency, dry_run=options.dry_run)
     with open_store(production) as store:
         project = plan_project(production.shotlist, store.load_project(), base=path)
+        if not options.dry_run:
+            store.save_project(project)
+            # Receipts logged for takes the store had not saved yet (a crash right
+            # after the log append) are attached now, so those steps are not re-sent.
+            if store.reattach():
+                project = store.load_project() or project
         context = _context(production, options)
         pending = runnable_takes(project)
         async with _dispatcher(context, options) as dispatcher:
             outcome.plan = _plan_lines(dispatcher, context, pending)
             if options.dry_run:
                 return outcome
-            store.save_project(project)
             await _preflight(dispatcher, context, pending)
             run = _Run(production, store, project, dispatcher, context, options, progress)
             outcome.report = await run.waves(pending, on_scheduler)

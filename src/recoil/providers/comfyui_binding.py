@@ -292,10 +292,8 @@ def format_node_errors(body: Mapping[str, Any], template: Template | None = None
         error = body.get("error") or {}
         if isinstance(error, Mapping):
             text = error.get("message") or "the server rejected the workflow"
-            details = error.get("details")
-            parts.append(
-                f"{text}{f' ({details})' if details else ''} ({error.get('type', 'error')})"
-            )
+            hint = error.get("details")
+            parts.append(f"{text}{f' ({hint})' if hint else ''} ({error.get('type', 'error')})")
         else:
             parts.append(str(error))
     return "; ".join(parts)

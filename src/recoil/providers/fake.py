@@ -14,9 +14,13 @@ a video, WAV for ``audio``). Payload knobs (they arrive in ``params``):
   once the latency has passed (a submit-then-poll provider).
 - ``fake_garbage`` (bool): return bytes that are not a valid file.
 
+Provider options (``[providers.fake]`` in ``recoil.toml``) set defaults for
+every request: ``latency_s``, ``async`` and ``cost``; a payload knob wins.
+
 The instance counts its calls (``submits``, ``checks``, ``cancels``); with the
-option ``calls_file`` it also appends one line per submit to that file, so a
-test can count calls across processes that were killed.
+option ``calls_file`` it also appends one JSON line per submit to that file
+(``{"job_id": ...}``), so a test can count calls across processes that were
+killed.
 """
 
 from __future__ import annotations
@@ -71,6 +75,11 @@ class FakeProvider:
         options = config.options if config is not None else {}
         calls_file = options.get("calls_file")
         self.calls_file = Path(calls_file) if calls_file else None
+        self.defaults = {
+            f"fake_{name}": options[name]
+            for name in ("latency_s", "async", "cost")
+            if name in options
+        }
         self.submits = 0
         self.checks = 0
         self.cancels = 0
@@ -105,7 +114,8 @@ class FakeProvider:
 
     def estimate_cost(self, request: Request) -> Cost:
         """The configured ``fake_cost``."""
-        return Cost(amount=float(request.params.get("fake_cost", 0.0)), source="estimated")
+        cost = request.params.get("fake_cost", self.defaults.get("fake_cost", 0.0))
+        return Cost(amount=float(cost), source="estimated")
 
     async def preflight(self) -> list[str]:
         """Nothing can be wrong with the fake."""
@@ -115,10 +125,11 @@ class FakeProvider:
         """Accept the job; finish it at once unless ``fake_async``."""
         self.submits += 1
         key = _request_key(request)
-        if self.calls_file is not None:
-            _append_line(self.calls_file, key)
-        p = request.params
+        p = {**self.defaults, **request.params}
         self._attempts[key] += 1
+        job_id = f"fake-{key[:16]}-{self._attempts[key]}"
+        if self.calls_file is not None:
+            _append_line(self.calls_file, json.dumps({"job_id": job_id}))
         _maybe_fail(p.get("fake_fail"), self._attempts[key], p.get("fake_retry_after_s"))
         latency = float(p.get("fake_latency_s", 0.0))
         handle = {
@@ -130,7 +141,6 @@ class FakeProvider:
             "garbage": bool(p.get("fake_garbage", False)),
             "model": self.model_for(request),
         }
-        job_id = f"fake-{key[:16]}-{self._attempts[key]}"
         if p.get("fake_async"):
             return Job(job_id=job_id, handle=handle)
         if latency > 0:

@@ -67,7 +67,12 @@ def redact(value: Any) -> Any:
     return _redact(value, secrets)
 
 
+_ATOMS = frozenset({int, float, bool, type(None)})
+
+
 def _redact(value: Any, secrets: Sequence[str]) -> Any:
+    if type(value) in _ATOMS:  # the common case, before the slower ABC checks below
+        return value
     if isinstance(value, str):
         for secret in secrets:
             if secret in value:

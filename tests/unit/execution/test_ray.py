@@ -1,0 +1,115 @@
+"""The Ray backend runs the same workflow to the same bytes as the local dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recoil.context import DispatchContext
+from recoil.dispatch import Dispatcher
+from recoil.errors import ConfigError
+from recoil.execution.policy import RetryPolicy
+from recoil.execution.scheduler import Scheduler, Unit
+from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
+from recoil.providers.base import Provider, ProviderConfig
+from recoil.records.log import read_records
+from recoil.records.receipt import Receipt
+
+ray = pytest.importorskip("ray")
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def make_workflow() -> Workflow:
+    return Workflow(
+        workflow_id="wf-ray",
+        steps=[
+            WorkflowStep(
+                step_id="key",
+                modality="keyframe",
+                payload={"prompt": "a lighthouse", "fake_fail": 1, "fake_retry_after_s": 0.01},
+            ),
+            WorkflowStep(
+                step_id="clip",
+                modality="video",
+                payload={
+                    "prompt": "a lighthouse",
+                    "image": {"$step": "key", "output": "image"},
+                    "duration_s": 0.5,
+                    "fake_async": True,
+                    "fake_latency_s": 0.05,
+                },
+                depends_on=["key"],
+            ),
+            WorkflowStep(step_id="line", modality="audio", payload={"prompt": "hello"}),
+        ],
+    )
+
+
+def run(context: DispatchContext, dispatcher: Dispatcher) -> tuple[Workflow, Provider]:
+    """Run the workflow; also return the provider instance the run used."""
+    wf = make_workflow()
+
+    async def main() -> Provider:
+        async with dispatcher:
+            scheduler = Scheduler(dispatcher, retry=RetryPolicy(base_delay_s=0.01))
+            await scheduler.run([Unit(workflow=wf, context=context)])
+            return dispatcher.provider("fake", "keyframe", context)
+
+    return wf, asyncio.run(main())
+
+
+def context_at(root: Path, **options: object) -> DispatchContext:
+    config = ProviderConfig(options={"calls_file": str(root / "calls.txt"), **options})
+    return DispatchContext(
+        project=root, default_provider="fake", provider_config={"fake": config}, seed=11
+    )
+
+
+def test_ray_gives_the_same_artifacts_as_local(tmp_path: Path, local_ray: None) -> None:
+    from recoil.execution.ray import RayDispatcher, RayProvider
+
+    local_ctx = context_at(tmp_path / "local")
+    ray_ctx = context_at(tmp_path / "ray", ray_resources={"num_cpus": 1})
+    local, _ = run(local_ctx, Dispatcher(local_ctx))
+    remote, proxy = run(ray_ctx, RayDispatcher(ray_ctx))
+
+    def digests(wf: Workflow) -> dict[str, dict[str, str]]:
+        assert all(s.status is StepStatus.SUCCEEDED for s in wf.steps), [s.error for s in wf.steps]
+        return {
+            s.step_id: {k: a.sha256 for k, a in s.receipt.artifacts.items()}
+            for s in wf.steps
+            if s.receipt is not None
+        }
+
+    assert digests(remote) == digests(local)
+    assert isinstance(proxy, RayProvider)
+    assert proxy.local.submits == 0  # type: ignore[attr-defined]  # the work ran in workers
+    assert len((tmp_path / "ray" / "calls.txt").read_text().splitlines()) >= 4
+    records = list(read_records(ray_ctx.receipts_file))
+    failed = [r for r in records if isinstance(r, Receipt) and not r.succeeded]
+    assert failed and failed[0].error is not None
+    assert failed[0].error.retryable and failed[0].error.provider_status == "503"
+    assert any(r.kind == "submitted" for r in records)  # the async job was recorded first
+    for artifact in remote.steps[1].receipt.artifacts.values():  # type: ignore[union-attr]
+        assert Path(artifact.path).is_relative_to(tmp_path / "ray")
+
+
+def test_bad_ray_resources_are_a_config_error(tmp_path: Path, local_ray: None) -> None:
+    from recoil.execution.ray import RayDispatcher
+
+    ctx = context_at(tmp_path, ray_resources={"gpus": 1})
+    dispatcher = RayDispatcher(ctx)
+    with pytest.raises(ConfigError, match="ray_resources"):
+        dispatcher.prepare("keyframe", {"prompt": "x"}, ctx)
+    asyncio.run(dispatcher.aclose())
