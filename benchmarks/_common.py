@@ -139,30 +139,40 @@ class Timed:
 
 
 def run_recoil(
-    workflows: list[Workflow], project: Path, concurrency: int, registry: Registry
+    workflows: list[Workflow],
+    project: Path,
+    concurrency: int,
+    registry: Registry,
+    *,
+    store: bool = False,
 ) -> Timed:
-    """Run the workflows through a fresh Dispatcher + Scheduler; time ``Scheduler.run`` only."""
+    """Run the workflows through a fresh Dispatcher + Scheduler; time ``Scheduler.run`` only.
+
+    With ``store``, every receipt is also indexed into the project store as it
+    comes, the way ``recoil run`` does (SQLite by default).
+    """
 
     async def main() -> Timed:
         context = noop_context(project)
         async with Dispatcher(context, registry=registry) as dispatcher:
-            attach_store(dispatcher, project)
-            scheduler = Scheduler(dispatcher, limits=Limits(concurrency=concurrency))
+            on_receipt = None
+            if store:
+                from recoil.store import ProjectStore
+
+                opened = ProjectStore.open(project)
+                on_receipt = lambda _step, receipt: opened.index_receipt(receipt)  # noqa: E731
+            scheduler = Scheduler(
+                dispatcher, limits=Limits(concurrency=concurrency), on_receipt=on_receipt
+            )
             units = [Unit(workflow=w, context=context) for w in workflows]
             start = time.perf_counter()
             report = await scheduler.run(units)
-            return Timed(time.perf_counter() - start, report)
+            seconds = time.perf_counter() - start
+            if store:
+                opened.close()
+            return Timed(seconds, report)
 
     return asyncio.run(main())
-
-
-def attach_store(dispatcher: Dispatcher, project: Path) -> None:
-    """Hook for the project store: once ``recoil.store`` records receipts, open it here.
-
-    Today the Dispatcher writes only the receipt log; when the store lands,
-    open it on ``project`` and attach it to ``dispatcher`` so the benchmark
-    measures the full durable path.
-    """
 
 
 def peak_rss_mb() -> float:

@@ -14,11 +14,13 @@ workflow, each step depending on the one before), N = 1,000 and 10,000.
   its record too is durable before dependents start (best of 2 and 16 threads).
 - dask (scheduler only): the same graph, each task a no-op: Dask's own
   overhead, with nothing durable, for reference.
+- recoil + store (with --store): as recoil, and each receipt is also indexed
+  into the project store (``ProjectStore.index_receipt``) as ``recoil run`` does.
 - ray (N = 1,000 only, with --ray): the same chains as Ray tasks doing the
   equivalent work; each worker opens the log for append.
 
 Each measurement runs in a fresh child process, so peak RSS is its own.
-Run: ``python benchmarks/overhead.py [--ray] [--sizes 1000,10000]``.
+Run: ``python benchmarks/overhead.py [--ray] [--store] [--sizes 1000,10000]``.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def chain_graph(n: int, task: Any, *args: Any) -> tuple[dict[str, Any], list[str
     return graph, ends
 
 
-def child_recoil(n: int) -> dict[str, Any]:
+def child_recoil(n: int, store: bool = False) -> dict[str, Any]:
     from _common import chains, noop_registry, peak_rss_mb, run_recoil
 
     from recoil.records.log import read_records
@@ -77,7 +79,7 @@ def child_recoil(n: int) -> dict[str, Any]:
         workflows = chains(n, 10)
         project = Path(tmp) / "bench"
         cpu = time.process_time()
-        timed = run_recoil(workflows, project, 256, registry)
+        timed = run_recoil(workflows, project, 256, registry, store=store)
         cpu = time.process_time() - cpu
         durable = sum(
             isinstance(r, Receipt) and r.succeeded for r in read_records(project / "receipts.jsonl")
@@ -166,12 +168,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--ray", action="store_true", help="also run the Ray anchor (N=1000)")
+    parser.add_argument(
+        "--store", action="store_true", help="also index every receipt into the project store"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, n = args.child[0], int(args.child[1])
         result = {
             "recoil": lambda: child_recoil(n),
+            "recoil-store": lambda: child_recoil(n, store=True),
             "dask": lambda: child_dask(n, durable=True),
             "dask-noop": lambda: child_dask(n, durable=False),
             "ray": lambda: child_ray(n),
@@ -197,6 +203,12 @@ def main() -> int:
             f"  dask threaded  {noop['us']:7.1f} us/task (no-op, nothing durable)  "
             f"recoil/dask = {recoil['us'] / noop['us']:.2f}"
         )
+        if args.store:
+            stored = in_child("recoil-store", str(n))
+            print(
+                f"  recoil + store {stored['us']:7.1f} us/step wall (receipts also indexed into "
+                f"the SQLite project store as they come), peak RSS {stored['rss_mb']:.0f} MB"
+            )
         if args.ray and n <= 1000:
             ray = in_child("ray", str(n))
             print(

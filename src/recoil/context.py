@@ -132,12 +132,17 @@ class DispatchContext:
         return requested or self.providers.get(modality) or self.default_provider
 
 
+_FLAT_JSON = frozenset({str, int, bool, type(None)})
+
+
 def _check_json_safe(value: Mapping[str, Any], name: str) -> None:
     if not isinstance(value, Mapping):
         raise ValidationError(f"DispatchContext.{name} must be a dict, got {type(value).__name__}")
     bad = [k for k in value if not isinstance(k, str)]
     if bad:
         raise ValidationError(f"DispatchContext.{name} keys must be strings, got {bad[0]!r}")
+    if all(type(v) in _FLAT_JSON for v in value.values()):
+        return  # the usual flat provenance: JSON-safe without encoding it (every step does this)
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:

@@ -80,6 +80,7 @@ class _Call:
     attempt: int
     started_us: int = dataclasses.field(default_factory=now_us)
     job: Job | None = None
+    on_call_done: Callable[[], None] | None = None
 
 
 ReceiptListener = Callable[[Receipt], None]
@@ -198,12 +199,28 @@ class Dispatcher:
         return await self.send(self.prepare(modality, payload, ctx), ctx, attempt=attempt)
 
     async def send(
-        self, prepared: Prepared, context: DispatchContext, *, attempt: int = 1
+        self,
+        prepared: Prepared,
+        context: DispatchContext,
+        *,
+        attempt: int = 1,
+        on_call_done: Callable[[], None] | None = None,
     ) -> Receipt:
-        """Run a prepared dispatch (see :meth:`dispatch`)."""
+        """Run a prepared dispatch (see :meth:`dispatch`).
+
+        ``on_call_done`` is called once the provider has answered with success,
+        before outputs are stored and the receipt written: the scheduler gives
+        the provider's slot to the next call then. It is not called on failure.
+        """
         ctx = context
         modality = prepared.modality
-        call = _Call(prepared=prepared, context=ctx, receipt_id=new_id("r"), attempt=attempt)
+        call = _Call(
+            prepared=prepared,
+            context=ctx,
+            receipt_id=new_id("r"),
+            attempt=attempt,
+            on_call_done=on_call_done,
+        )
         if ctx.use_cache and prepared.request_sha256 in self.index.succeeded:
             # Checking a hit re-hashes its files: off the event loop.
             hit = await asyncio.to_thread(self.cached, prepared)
@@ -261,7 +278,19 @@ class Dispatcher:
             )
 
     async def _execute(self, call: _Call) -> tuple[JobState, dict[str, Artifact]]:
-        """Submit (or resume) and wait; every failure comes out as a ProviderError."""
+        """Submit (or resume), wait and store; every failure comes out as a ProviderError."""
+        state = await self._call_provider(call)
+        if call.on_call_done is not None:
+            call.on_call_done()
+        if not state.outputs:
+            return state, self._store_outputs(call.prepared, state.outputs, call.context)
+        # Probing, embedding, hashing and writing files is heavy: off the event loop.
+        stored = await asyncio.to_thread(
+            self._store_outputs, call.prepared, state.outputs, call.context
+        )
+        return state, stored
+
+    async def _call_provider(self, call: _Call) -> JobState:
         provider = call.prepared.provider
         try:
             async with asyncio.timeout(call.context.timeout_s):
@@ -278,8 +307,17 @@ class Dispatcher:
                 retryable=True,
                 error_type="timeout",
             ) from None
+        except ProviderError:
+            raise
         except (ConnectionError, OSError) as exc:
             raise ProviderError(str(exc), retryable=True, error_type=type(exc).__name__) from None
+        except Exception as exc:
+            # An adapter bug still ends in a failed receipt: every dispatch has one.
+            raise ProviderError(
+                f"the {call.prepared.provider_name} adapter failed: {type(exc).__name__}: {exc}",
+                retryable=False,
+                error_type="adapter_error",
+            ) from exc
         if state.status is not JobStatus.SUCCEEDED:
             error = state.error or ProviderError(
                 f"job {call.job.job_id} ended {state.status.value}",
@@ -289,13 +327,7 @@ class Dispatcher:
             if state.cost is not None and not error.cost:
                 error.cost = state.cost.amount  # money spent on a failed job is still recorded
             raise error
-        if not state.outputs:
-            return state, self._store_outputs(call.prepared, state.outputs, call.context)
-        # Probing, embedding, hashing and writing files is heavy: off the event loop.
-        stored = await asyncio.to_thread(
-            self._store_outputs, call.prepared, state.outputs, call.context
-        )
-        return state, stored
+        return state
 
     async def _wait(self, provider: Provider, job: Job) -> JobState:
         if job.result is not None:

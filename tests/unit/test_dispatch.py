@@ -571,3 +571,27 @@ def test_retryable_status_errors_keep_polling_the_same_job(
     assert flaky.status_errors == 0
     kinds = [line["kind"] for line in lines(context.receipts_file)]
     assert kinds == ["submitted", "receipt"]
+
+
+class BrokenAdapter(FakeProvider):
+    """An adapter with a bug: it raises something that is not a ProviderError."""
+
+    async def submit(self, request: Request) -> Job:
+        raise TypeError("unsupported operand")
+
+
+def test_adapter_bug_still_writes_a_failed_receipt(
+    context: DispatchContext, registry: Registry
+) -> None:
+    """SPEC 1/2: every dispatch produces exactly one receipt, an adapter bug included."""
+    registry.register_provider("broken", lambda _cfg: BrokenAdapter(), ["keyframe"])
+    with pytest.raises(DispatchError) as caught:
+        dispatch(
+            "keyframe", {"prompt": "x", "provider": "broken"}, context=context, registry=registry
+        )
+    error = caught.value.receipt.error
+    assert error is not None
+    assert error.type == "adapter_error"
+    assert not error.retryable
+    assert "TypeError: unsupported operand" in error.message
+    assert [line["status"] for line in lines(context.receipts_file)] == ["failed"]

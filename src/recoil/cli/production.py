@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +39,8 @@ def run_command(
     ray: bool = typer.Option(False, "--ray", help="Run dispatches as Ray tasks."),
 ) -> None:
     """Generate every pending take, choose primaries, export the cut and timeline."""
+    import asyncio
+
     from recoil.execution.interrupt import interruptible
     from recoil.production.run import RunOptions, run_production
 
@@ -55,9 +56,7 @@ def run_command(
 
     async def main() -> RunOutcome:
         async with interruptible() as on_scheduler:
-            return await run_production(
-                path, options, progress=progress, on_scheduler=on_scheduler
-            )
+            return await run_production(path, options, progress=progress, on_scheduler=on_scheduler)
 
     outcome = asyncio.run(main())
     _print_outcome(outcome)

@@ -13,7 +13,9 @@ from recoil.cli.app import app
 @app.command("receipts")
 def receipts_command(
     path: Path = typer.Argument(..., help="The project folder."),
-    summary: bool = typer.Option(False, "--summary", help="Spend by provider, modality, scene, run."),
+    summary: bool = typer.Option(
+        False, "--summary", help="Spend by provider, modality, scene, run."
+    ),
     run_id: str | None = typer.Option(None, "--run", help="Only this run's receipts."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -24,11 +26,18 @@ def receipts_command(
         if summary:
             groups = {by: store.spend(by) for by in ("provider", "modality", "scene", "run")}
             if as_json:
-                typer.echo(json.dumps({
-                    by: [{"key": k, "dispatches": n, "cost": c, "currency": cur}
-                         for k, n, c, cur in rows]
-                    for by, rows in groups.items()
-                }, indent=2))
+                typer.echo(
+                    json.dumps(
+                        {
+                            by: [
+                                {"key": k, "dispatches": n, "cost": c, "currency": cur}
+                                for k, n, c, cur in rows
+                            ]
+                            for by, rows in groups.items()
+                        },
+                        indent=2,
+                    )
+                )
                 return
             for by, rows in groups.items():
                 typer.echo(f"by {by}:")

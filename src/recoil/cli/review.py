@@ -56,8 +56,11 @@ def approve_command(
     from recoil.production.review import approve
 
     take = approve(path, take_id, note=note, author=author)
-    _done(as_json, {"take_id": take.take_id, "review": "approved", "primary": True},
-          f"approved {take.take_id}; it is now the primary (recoil export {path} to re-cut)")
+    _done(
+        as_json,
+        {"take_id": take.take_id, "review": "approved", "primary": True},
+        f"approved {take.take_id}; it is now the primary (recoil export {path} to re-cut)",
+    )
 
 
 @app.command("reject")
@@ -73,8 +76,11 @@ def reject_command(
     from recoil.production.review import reject
 
     new = reject(path, take_id, note=note, author=author, frame=frame)
-    _done(as_json, {"take_id": take_id, "review": "retake", "queued": new.take_id},
-          f"{take_id} marked retake; queued {new.take_id} (recoil run {path})")
+    _done(
+        as_json,
+        {"take_id": take_id, "review": "retake", "queued": new.take_id},
+        f"{take_id} marked retake; queued {new.take_id} (recoil run {path})",
+    )
 
 
 @app.command("retake")
@@ -88,8 +94,11 @@ def retake_command(
     from recoil.production.review import retake
 
     take = retake(path, beat_id, note=note)
-    _done(as_json, {"beat_id": beat_id, "queued": take.take_id, "seed": take.seed},
-          f"queued {take.take_id} (seed {take.seed}); run it with: recoil run {path}")
+    _done(
+        as_json,
+        {"beat_id": beat_id, "queued": take.take_id, "seed": take.seed},
+        f"queued {take.take_id} (seed {take.seed}); run it with: recoil run {path}",
+    )
 
 
 @app.command("export")

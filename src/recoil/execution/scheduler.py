@@ -34,7 +34,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import heapq
+import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,7 @@ from typing import Any
 from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher, Prepared
 from recoil.errors import BudgetExceededError, DispatchError, StateError
+from recoil.execution.collector import fewer_collections
 from recoil.execution.policy import Limits, ProviderGates, RetryPolicy
 from recoil.execution.refs import resolve_refs
 from recoil.execution.units import Hooks, RunReport, Unit
@@ -76,6 +79,8 @@ class _Node:
     """Attempts in this run (``step.attempts`` counts every run)."""
     reserved: float = 0.0
     """Budget held by this step's call in flight."""
+    calling: bool = False
+    """Whether the step's provider call holds one of its provider's slots."""
 
     @property
     def provider(self) -> str:
@@ -112,6 +117,8 @@ class Scheduler:
         self._remaining: list[int] = []
         self._ready: dict[str, list[tuple[int, _Node]]] = {}
         self._tasks: dict[asyncio.Task[None], _Node] = {}
+        self._busy = 0
+        self._backlog: deque[_Node] = deque()
         self._preparing: dict[asyncio.Future[Prepared], _Node] = {}
         self._retries: set[asyncio.TimerHandle] = set()
         self._parked: list[_Node] = []
@@ -165,6 +172,10 @@ class Scheduler:
         self._reset()
         self._stopping = self.report.interrupted = stopped_early
         self._stop_grace = stop_grace
+        with fewer_collections():
+            return await self._run(units, grace_s)
+
+    async def _run(self, units: Sequence[Unit], grace_s: float | None) -> RunReport:
         started = time.perf_counter()
         try:
             self._units = list(units)
@@ -174,11 +185,10 @@ class Scheduler:
                     unit.take.start()
                     self._call(self.hooks.pre_take, unit.take)
             self._finish_empty_units()
-            for node in nodes:
-                if self._stopping:
-                    break
-                if node.waiting == 0 and node.step.status is StepStatus.PENDING:
-                    self._make_ready(node)
+            # Prepared as slots come free, so the first calls start at once.
+            self._backlog.extend(
+                n for n in nodes if n.waiting == 0 and n.step.status is StepStatus.PENDING
+            )
             await self._loop()
             await self._drain(grace_s)
         except asyncio.CancelledError:
@@ -301,8 +311,17 @@ class Scheduler:
     async def _loop(self) -> None:
         while not self._stopping:
             self._start_ready()
+            if self._backlog and self._tasks:
+                # Calls just started reach their providers first; then prepare ahead.
+                await asyncio.sleep(0)
+                self._start_ready()
+                self._prepare_ahead()
             if self._stopping or not (
-                self._tasks or self._retries or self._preparing or self._has_ready()
+                self._tasks
+                or self._retries
+                or self._preparing
+                or self._backlog
+                or self._has_ready()
             ):
                 return
             self._wake.clear()
@@ -314,11 +333,30 @@ class Scheduler:
     def _start_ready(self) -> None:
         loop = asyncio.get_running_loop()
         concurrency = self.limits.concurrency
-        while len(self._tasks) < concurrency and not self._stopping:
+        backlog = self._backlog
+        while self._busy < concurrency and not self._stopping:
+            if backlog and backlog[0].order < self._first_ready():
+                self._make_ready(backlog.popleft())
+                continue
             node = self._pick(loop.time())
-            if node is None:
+            if node is not None:
+                self._start(node, loop)
+            elif backlog:
+                self._make_ready(backlog.popleft())
+            else:
                 return
-            self._start(node, loop)
+
+    def _prepare_ahead(self) -> None:
+        """Prepare up to a slotful of waiting steps now, so freed slots are refilled at once."""
+        want = self.limits.concurrency
+        while self._backlog and not self._stopping and self._busy >= want:
+            if sum(len(heap) for heap in self._ready.values()) >= want:
+                return
+            self._make_ready(self._backlog.popleft())
+
+    def _first_ready(self) -> float:
+        """The lowest order among prepared ready steps (infinity if none)."""
+        return min((heap[0][0] for heap in self._ready.values() if heap), default=math.inf)
 
     def _pick(self, now: float) -> _Node | None:
         """The earliest-listed step that may start now, or ``None``."""
@@ -398,6 +436,8 @@ class Scheduler:
         step.attempts += 1
         node.attempts += 1
         self.report.attempts += 1
+        self._busy += 1
+        node.calling = True
         self._gates.started(node.provider, loop.time())
         if node.context is not None and node.context.budget is not None:
             node.reserved = node.prepared.estimate.amount if node.prepared else 0.0
@@ -406,10 +446,27 @@ class Scheduler:
         self._tasks[task] = node
         task.add_done_callback(self._released)
 
+    def _call_done(self, node: _Node) -> None:
+        """The provider answered: its provider slot goes to the next call at once.
+
+        The global slot is kept until the step is done (receipt written, hooks
+        called): the global limit bounds steps running, pre_step to post_step.
+        After a failure the provider slot is kept too, until the failure is
+        handled, so a ``Retry-After`` pause is in place before the next call.
+        """
+        if node.calling:
+            node.calling = False
+            self._gates.finished(node.provider)
+            if not self._stopping:
+                self._start_ready()
+
     def _released(self, task: asyncio.Task[None]) -> None:
-        """Give the step's slots back, whatever way its task ended."""
+        """Give the step's slots and budget back, whatever way its task ended."""
         node = self._tasks.pop(task)
-        self._gates.finished(node.provider)
+        self._busy -= 1
+        if node.calling:
+            node.calling = False
+            self._gates.finished(node.provider)
         if node.reserved:
             self._reserved = max(0.0, self._reserved - node.reserved)
             node.reserved = 0.0
@@ -425,7 +482,12 @@ class Scheduler:
         step = node.step
         assert node.prepared is not None and node.context is not None
         try:
-            receipt = await self.dispatcher.send(node.prepared, node.context, attempt=step.attempts)
+            receipt = await self.dispatcher.send(
+                node.prepared,
+                node.context,
+                attempt=step.attempts,
+                on_call_done=lambda: self._call_done(node),
+            )
         except BudgetExceededError as exc:
             # Reported costs outran the estimates: leave the step for a later run.
             step.status = StepStatus.PENDING

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from recoil.export.contact import write_contact_sheet
 from recoil.export.cut import CutReport, write_cut
-from recoil.export.edit import BeatCut, Edit, ReviewNote, TakeMedia
+from recoil.export.edit import BeatCut, Edit, TakeMedia
 from recoil.export.otio import build_timeline, write_timeline
+from recoil.model.review import ReviewNote
 
 __all__ = [
     "BeatCut",

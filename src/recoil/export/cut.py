@@ -20,10 +20,11 @@ same bytes. The file appears atomically (temporary file, then ``os.replace``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,16 +32,19 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 from recoil.errors import StoreError, ValidationError
 from recoil.export.edit import BeatCut, Edit, TakeMedia
+from recoil.media.h264 import CODEC, PIXEL_FORMAT, x264_options
 
-_X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
 # x264's output depends on its thread count; the default ("auto") follows the
 # machine's CPU count, so pin it to get the same bytes everywhere.
-_X264_THREADS = 1
+_X264_THREADS = 4
+# Scaling is cheap at cut sizes; one thread keeps the work split, and so the output, fixed.
+_SCALE_THREADS = 1
 _AUDIO_LAYOUT = "stereo"
 _AUDIO_CHANNELS = 2
 _AAC_FRAME_SAMPLES = 1024
@@ -141,11 +145,11 @@ class _CutWriter:
         self._container: Any = av.open(
             str(path), "w", format="mp4", options={"movflags": "+faststart"}
         )
-        video = self._container.add_stream("libx264", rate=self._rate)
+        video = self._container.add_stream(CODEC, rate=self._rate)
         video.width = edit.width
         video.height = edit.height
-        video.pix_fmt = "yuv420p"
-        video.options = dict(_X264_OPTIONS)
+        video.pix_fmt = PIXEL_FORMAT
+        video.options = dict(x264_options())
         video.codec_context.thread_count = _X264_THREADS
         self._video = video
         self._audio = self._container.add_stream("aac", rate=edit.sample_rate, layout=_AUDIO_LAYOUT)
@@ -165,6 +169,9 @@ class _CutWriter:
 
     def video(self, frame: av.VideoFrame) -> None:
         """Append one frame (yuv420p, edit size); the same frame object may repeat."""
+        # A decoded source frame carries its own I/P/B type, which libx264 would obey; the cut
+        # picks its own frame types.
+        frame.pict_type = PictureType.NONE
         frame.pts = self._frames
         frame.time_base = 1 / self._rate
         self._frames += 1
@@ -207,24 +214,15 @@ def _sampled_frames(
                 )
             stream = source.streams.video[0]
             stream.thread_type = "AUTO"
-            decoded = _timed(source.decode(stream), stream.time_base)
-            upcoming = next(decoded, None)
-            if upcoming is None:
-                raise StoreError(
-                    f"take video {video} has no frames; re-render the take or choose "
-                    f"another primary"
-                )
-            current: av.VideoFrame | None = None
-            shown: tuple[Fraction, av.VideoFrame] | None = None
-            for index in range(count):
-                tick = Fraction(index) / rate
-                while upcoming is not None and (shown is None or upcoming[0] <= tick):
-                    shown, upcoming = upcoming, next(decoded, None)
-                    current = None
-                if current is None:
-                    assert shown is not None
-                    current = _fit(shown[1], width, height)
-                yield current
+            # Closed before the container, so no decoder outlives its file.
+            with contextlib.closing(_timed(source.decode(stream), stream.time_base)) as decoded:
+                first = next(decoded, None)
+                if first is None:
+                    raise StoreError(
+                        f"take video {video} has no frames; re-render the take or choose "
+                        f"another primary"
+                    )
+                yield from _resample(first, decoded, count, rate, (width, height))
     except av.FFmpegError as error:
         raise StoreError(
             f"cannot decode take video {video}: {error}; re-render the take or choose "
@@ -232,9 +230,28 @@ def _sampled_frames(
         ) from error
 
 
+def _resample(
+    first: tuple[Fraction, av.VideoFrame],
+    rest: Iterator[tuple[Fraction, av.VideoFrame]],
+    count: int,
+    rate: Fraction,
+    size: tuple[int, int],
+) -> Iterator[av.VideoFrame]:
+    """For each of ``count`` ticks at ``rate``, the latest frame shown by then, fitted."""
+    shown, upcoming = first, next(rest, None)
+    current = _fit(shown[1], *size)
+    for index in range(count):
+        tick = Fraction(index) / rate
+        if upcoming is not None and upcoming[0] <= tick:
+            while upcoming is not None and upcoming[0] <= tick:
+                shown, upcoming = upcoming, next(rest, None)
+            current = _fit(shown[1], *size)
+        yield current
+
+
 def _timed(
     frames: Iterator[av.VideoFrame], time_base: Fraction | None
-) -> Iterator[tuple[Fraction, av.VideoFrame]]:
+) -> Generator[tuple[Fraction, av.VideoFrame]]:
     """Frames with their time from the first frame, in seconds."""
     base = time_base or Fraction(1, 1)
     origin: int | None = None
@@ -251,12 +268,16 @@ def _fit(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
     fit_w = min(width, max(1, round(frame.width * scale)))
     fit_h = min(height, max(1, round(frame.height * scale)))
     if (fit_w, fit_h) == (width, height):
-        return frame.reformat(width=width, height=height, format="yuv420p")
+        return frame.reformat(width=width, height=height, format="yuv420p", threads=_SCALE_THREADS)
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
     left, top = (width - fit_w) // 2, (height - fit_h) // 2
-    scaled = frame.reformat(width=fit_w, height=fit_h, format="rgb24").to_ndarray()
+    scaled = frame.reformat(
+        width=fit_w, height=fit_h, format="rgb24", threads=_SCALE_THREADS
+    ).to_ndarray()
     canvas[top : top + fit_h, left : left + fit_w] = scaled
-    return av.VideoFrame.from_ndarray(canvas, format="rgb24").reformat(format="yuv420p")
+    return av.VideoFrame.from_ndarray(canvas, format="rgb24").reformat(
+        format="yuv420p", threads=_SCALE_THREADS
+    )
 
 
 def _missing_frame(beat: BeatCut, width: int, height: int) -> av.VideoFrame:
@@ -273,7 +294,9 @@ def _missing_frame(beat: BeatCut, width: int, height: int) -> av.VideoFrame:
     for text, font, color in lines:
         draw.text((width / 2, y), text, font=font, fill=color, anchor="mm")
         y += height / 10
-    return av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24").reformat(format="yuv420p")
+    return av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24").reformat(
+        format="yuv420p", threads=_SCALE_THREADS
+    )
 
 
 def _beat_audio(take: TakeMedia | None, sample_rate: int, count: int) -> Samples:

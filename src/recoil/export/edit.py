@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from recoil.errors import ValidationError
+from recoil.model.review import ReviewNote
 
 ReviewStatus = Literal["pending", "approved", "retake"]
 REVIEW_STATUSES: tuple[str, ...] = ("pending", "approved", "retake")
@@ -35,37 +36,6 @@ def _path_or_none(value: Any) -> Path | None:
 
 def _str_or_none(value: Path | None) -> str | None:
     return None if value is None else str(value)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReviewNote:
-    """A reviewer's note on a take, optionally pinned to a frame of it."""
-
-    author: str
-    text: str
-    created_at: str
-    """ISO 8601 timestamp, timezone-aware UTC."""
-    frame: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {
-            "author": self.author,
-            "text": self.text,
-            "created_at": self.created_at,
-            "frame": self.frame,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ReviewNote:
-        """Inverse of :meth:`to_dict`."""
-        frame = data.get("frame")
-        return cls(
-            author=str(data["author"]),
-            text=str(data["text"]),
-            created_at=str(data["created_at"]),
-            frame=None if frame is None else int(frame),
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,9 +11,9 @@ from recoil.errors import ConfigError
 from recoil.providers.base import ProviderConfig
 from recoil.providers.registry import default_registry
 from recoil.records.redact import remember
-from recoil.store import ProjectStore
 from recoil.settings import Settings, load_credentials, load_settings
 from recoil.shotlist import ShotList, load_shotlist
+from recoil.store import ProjectStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

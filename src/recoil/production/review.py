@@ -43,8 +43,7 @@ class _Session:
     def queue_take(self, beat: Beat, **metadata: Any) -> Take:
         scene_spec, spec = self.production.shotlist.beat(beat.beat_id)
         template = beat_workflow(self.production.shotlist, scene_spec, spec, self.production.path)
-        take = add_take(beat, template, fingerprint(template), **metadata)
-        return take
+        return add_take(beat, template, fingerprint(template), **metadata)
 
 
 @contextmanager

@@ -30,10 +30,11 @@ from recoil.model.workflow import STEP_REF, StepStatus, WorkflowStep
 from recoil.production.edit import build_edit, choose_primaries
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project, runnable_takes
-from recoil.records.receipt import Receipt
 from recoil.store import ProjectStore
 
 EDIT_MARK = ".edit.sha256"
+STORE_FLUSH_S = 0.25
+"""How long finished steps wait to be saved to the store together."""
 
 
 class Progress(Protocol):
@@ -128,7 +129,15 @@ async def run_production(
             if options.dry_run:
                 return outcome
             await _preflight(dispatcher, context, pending)
-            run = _Run(production, store, project, dispatcher, context, options, progress)
+            run = _Run(
+                production=production,
+                store=store,
+                project=project,
+                dispatcher=dispatcher,
+                context=context,
+                options=options,
+                progress=progress,
+            )
             outcome.report = await run.waves(pending, on_scheduler)
         reviews = _reviews(store)
         outcome.notes += choose_primaries(
@@ -148,6 +157,7 @@ class _Run:
 
     def __init__(
         self,
+        *,
         production: Production,
         store: ProjectStore,
         project: Project,
@@ -164,6 +174,8 @@ class _Run:
         self.options = options
         self.progress = progress
         self.owner: dict[int, tuple[Scene, Beat, Take]] = {}
+        self.dirty: dict[str, Take] = {}
+        self.flush_timer: asyncio.TimerHandle | None = None
         settings = production.settings
         names = set(settings.providers)
         self.limits = Limits(
@@ -216,14 +228,17 @@ class _Run:
                         on_failure=lambda step, _exc: self._step_done(step),
                         post_take=self._take_done,
                     ),
-                    on_receipt=lambda _step, receipt: self._receipt(receipt),
                 )
                 if on_scheduler is not None:
                     on_scheduler(scheduler)
-                units = [Unit(workflow=t.workflow, context=self.context, take=t) for _, _, t in wave]
-                report = await scheduler.run(units, grace_s=self.options.grace_s)
-                for _, _, take in wave:
-                    self._save(take)
+                units = [
+                    Unit(workflow=t.workflow, context=self.context, take=t) for _, _, t in wave
+                ]
+                try:
+                    report = await scheduler.run(units, grace_s=self.options.grace_s)
+                finally:
+                    self._flush()
+                    self.store.reconcile()  # index this wave's receipts in one pass
                 total = _merge(total, report)
                 if report.interrupted:
                     break
@@ -248,19 +263,29 @@ class _Run:
     def _step_done(self, step: WorkflowStep) -> None:
         item = self.owner.get(id(step))
         if item is not None:
-            self._save(item[2])
+            self._dirty(item[2])
         if self.progress is not None:
             self.progress.step_done(step, item[2] if item is not None else None)
 
     def _take_done(self, take: Take) -> None:
-        self._save(take)
+        self._dirty(take)
 
-    def _save(self, take: Take) -> None:
-        scene, beat, _ = self.owner[id(take.workflow.steps[0])]
-        self.store.save_take(scene.scene_id, beat.beat_id, take)
+    def _dirty(self, take: Take) -> None:
+        """Save the take soon. The receipt log is already durable: a crash before the
+        save loses nothing, since reopening the store re-attaches logged receipts."""
+        self.dirty[take.take_id] = take
+        if self.flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self.flush_timer = loop.call_later(STORE_FLUSH_S, self._flush)
 
-    def _receipt(self, receipt: Receipt) -> None:
-        self.store.index_receipt(receipt)
+    def _flush(self) -> None:
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
+        takes, self.dirty = list(self.dirty.values()), {}
+        for take in takes:
+            scene, beat, _ = self.owner[id(take.workflow.steps[0])]
+            self.store.save_take(scene.scene_id, beat.beat_id, take)
 
 
 def _chain_depth(beat: Beat, beats: dict[str, Beat]) -> int:
@@ -281,26 +306,24 @@ def last_frame(video: Path, folder: Path) -> Path:
     import av
     from PIL import Image
 
+    from recoil.records.artifacts import write_atomic
+
     target = folder / f"{video.stem}-last.png"
     if target.exists():
         return target
-    image: Image.Image | None = None
+    last: av.VideoFrame | None = None
     with av.open(str(video)) as container:
         for frame in container.decode(video=0):
-            image = frame.to_image()
-    if image is None:
+            last = frame
+    if last is None:
         raise ConfigError(f"{video}: no frames to chain from")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    from recoil.records.artifacts import write_atomic
-
+    Image.fromarray(last.to_ndarray(format="rgb24")).save(buffer, format="PNG")
     write_atomic(target, buffer.getvalue())
     return target
 
 
-def export_project(
-    production: Production, project: Project, reviews: Any
-) -> list[Path]:
+def export_project(production: Production, project: Project, reviews: Any) -> list[Path]:
     """Write the cut, the timeline and the contact sheet unless the edit is unchanged."""
     from recoil.export import write_contact_sheet, write_cut, write_timeline
 
@@ -407,11 +430,7 @@ async def _preflight(
 
 
 def _without_refs(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v
-        for k, v in payload.items()
-        if not (isinstance(v, dict) and STEP_REF in v)
-    }
+    return {k: v for k, v in payload.items() if not (isinstance(v, dict) and STEP_REF in v)}
 
 
 def _merge(a: RunReport, b: RunReport) -> RunReport:
@@ -432,4 +451,3 @@ def _merge(a: RunReport, b: RunReport) -> RunReport:
 def run_production_sync(path: Path, options: RunOptions | None = None) -> RunOutcome:
     """:func:`run_production` for callers without an event loop."""
     return asyncio.run(run_production(path, options))
-

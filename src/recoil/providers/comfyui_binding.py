@@ -214,6 +214,16 @@ def _target(spec: Any, key: str) -> Target:
 def select_template(templates: Mapping[str, Template], request: Request) -> Template:
     """The template for a request: ``model`` names one, else the modality's.
 
+    A modality may have several templates (e.g. text-to-image as ``keyframe``
+    and image-to-image as ``keyframe_from_image`` with ``modality =
+    "keyframe"``): the one whose media bindings match the request's input
+    files wins, so a beat chained from the previous beat's last frame gets
+    the image-to-image graph and the others the text-to-image one. The
+    candidates are the template named after the modality, then the others of
+    that modality in table order; the first that binds exactly the request's
+    input files is chosen, else the first that binds them all, else the first
+    (and :func:`check_media_bindings` says what it lacks).
+
     Raises :class:`PayloadError` when none fits.
     """
     modality = request.modality
@@ -226,17 +236,22 @@ def select_template(templates: Mapping[str, Template], request: Request) -> Temp
                 f"no comfyui template {request.model!r}; configured: {', '.join(templates)}",
             )
         return template
-    if modality in templates:
-        return templates[modality]
-    for template in templates.values():
-        if template.modality == modality:
-            return template
-    raise PayloadError(
-        modality,
-        "provider",
-        f"no comfyui template for {modality!r}; add [providers.comfyui.templates.{modality}] "
-        "with workflow, output and inputs to recoil.toml",
-    )
+    candidates = [templates[modality]] if modality in templates else []
+    candidates += [t for n, t in templates.items() if n != modality and t.modality == modality]
+    if not candidates:
+        raise PayloadError(
+            modality,
+            "provider",
+            f"no comfyui template for {modality!r}; add [providers.comfyui.templates.{modality}] "
+            "with workflow, output and inputs to recoil.toml",
+        )
+    present = {name for name in MEDIA_FIELDS if getattr(request, name, None) is not None}
+    bound = [{name for name in MEDIA_FIELDS if name in t.inputs} for t in candidates]
+    for fits in (present.__eq__, present.issubset):
+        for template, media in zip(candidates, bound, strict=True):
+            if fits(media):
+                return template
+    return candidates[0]
 
 
 def request_values(request: Request) -> dict[str, Any]:

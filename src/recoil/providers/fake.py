@@ -260,12 +260,15 @@ def _mp4(width: int, height: int, rgb: tuple[int, ...], fps: float, frames: int)
     import av
     import numpy as np
 
+    from recoil.media.h264 import CODEC, PIXEL_FORMAT, x264_options
+
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=round(fps))
+        stream = container.add_stream(CODEC, rate=round(fps))
         stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "30", "threads": "1"}
+        stream.pix_fmt = PIXEL_FORMAT
+        stream.options = dict(x264_options(preset="ultrafast", crf=30))
+        stream.codec_context.thread_count = 1
         base = np.zeros((height, width, 3), dtype=np.uint8)
         base[:] = rgb
         for i in range(frames):

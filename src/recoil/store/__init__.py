@@ -4,8 +4,8 @@ SQLite at ``PROJECT/recoil.db`` by default, PostgreSQL when given a
 ``postgresql://`` URL (or ``RECOIL_DATABASE_URL``); see :class:`ProjectStore`.
 """
 
+from recoil.model.review import ReviewNote, ReviewStatus
 from recoil.store.migrations import LATEST as SCHEMA_VERSION
-from recoil.store.review import ReviewNote, ReviewStatus
 from recoil.store.store import ProjectStore
 
 __all__ = ["SCHEMA_VERSION", "ProjectStore", "ReviewNote", "ReviewStatus"]

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from recoil.errors import NotFoundError, StoreError
 from recoil.model.ids import utc_now_iso
+from recoil.model.review import ReviewNote, ReviewStatus
 from recoil.model.take import Beat, Project, Scene, Take
 from recoil.model.workflow import StepStatus, WorkflowStep
 from recoil.records.receipt import Receipt, Record, Submitted
@@ -38,7 +39,6 @@ from recoil.store.engine import (
     shown_url,
 )
 from recoil.store.migrations import migrate
-from recoil.store.review import ReviewNote, ReviewStatus
 from recoil.store.schema import dumps, loads
 from recoil.store.tail import LogMark, LogTail
 

@@ -14,9 +14,11 @@ after the request was processed).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
+import math
 import struct
 import threading
 import time
@@ -221,15 +223,46 @@ def png(width: int, height: int, seed: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
-def wav(seconds: float = 0.2, rate: int = 8000) -> bytes:
-    """A short silent 16-bit mono WAV."""
+def wav(seconds: float = 0.2, rate: int = 8000, seed: int | None = None) -> bytes:
+    """A short 16-bit mono WAV: silent, or a quiet tone whose pitch comes from ``seed``."""
+    count = int(seconds * rate)
+    if seed is None:
+        samples = b"\x00\x00" * count
+    else:
+        pitch = 200 + hashlib.sha256(str(seed).encode()).digest()[0]
+        samples = b"".join(
+            struct.pack("<h", int(3000 * math.sin(2 * math.pi * pitch * i / rate)))
+            for i in range(count)
+        )
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(b"\x00\x00" * int(seconds * rate))
+        w.writeframes(samples)
     return buffer.getvalue()
+
+
+def media_kind(model: str, kinds: dict[str, str]) -> str:
+    """What a model makes: ``kinds[model]`` if set, else guessed from its name.
+
+    ``video`` for names with video/i2v/t2v, ``audio`` for tts/audio/speech,
+    else ``image``.
+    """
+    if model in kinds:
+        return kinds[model]
+    name = model.lower()
+    if any(word in name for word in ("video", "i2v", "t2v")):
+        return "video"
+    if any(word in name for word in ("tts", "audio", "speech")):
+        return "audio"
+    return "image"
+
+
+def is_image_to_video(model: str) -> bool:
+    """Whether a model animates an input image (and so requires one)."""
+    name = model.lower()
+    return "image-to-video" in name or "i2v" in name
 
 
 class Expiring:
@@ -257,24 +290,69 @@ class Expiring:
         return Response(200, data, {"Content-Type": mime})
 
 
-def mp4(width: int = 32, height: int = 32, frames: int = 4, fps: int = 8) -> bytes:
-    """A tiny H.264 MP4."""
+def mp4(
+    width: int = 32,
+    height: int = 32,
+    frames: int = 4,
+    fps: float = 8,
+    seed: int = 0,
+    start: bytes | None = None,
+) -> bytes:
+    """A small H.264 MP4: ``start`` (an encoded image) brightening frame by frame, else a
+    solid colour from ``seed``; the same arguments give the same bytes."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    from recoil.providers.previz.motion import encode_h264
+
+    width, height = max(2, width - width % 2), max(2, height - height % 2)
+    if start is not None:
+        with Image.open(io.BytesIO(start)) as image:
+            base = np.asarray(image.convert("RGB").resize((width, height)), dtype=np.int16)
+    else:
+        base = np.empty((height, width, 3), dtype=np.int16)
+        base[:] = np.frombuffer(hashlib.sha256(str(seed).encode()).digest()[:3], dtype=np.uint8)
+    pictures = (
+        av.VideoFrame.from_ndarray(
+            np.clip(base + 6 * i, 0, 255).astype(np.uint8), format="rgb24"
+        ).reformat(format="yuv420p")
+        for i in range(frames)
+    )
+    return encode_h264(pictures, width=width, height=height, fps=fps)
+
+
+def flac(seconds: float, seed: int = 0, rate: int = 16000) -> bytes:
+    """A mono FLAC of a quiet tone whose pitch comes from ``seed``."""
     import av
     import numpy as np
 
+    count = max(1, int(seconds * rate))
+    pitch = 200 + hashlib.sha256(str(seed).encode()).digest()[0]
+    tone = 3000 * np.sin(2 * np.pi * pitch * np.arange(count) / rate)
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "threads": "1"}
-        for i in range(frames):
-            image = np.full((height, width, 3), 40 * i % 256, dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+    with av.open(buffer, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout="mono")
+        for offset in range(0, count, 4096):
+            chunk = tone[offset : offset + 4096].astype(np.int16).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = offset
+            for packet in stream.encode(frame):
                 container.mux(packet)
-        for packet in stream.encode():
+        for packet in stream.encode(None):
             container.mux(packet)
     return buffer.getvalue()
+
+
+def decode_data_uri(value: object) -> bytes | None:
+    """The bytes of a base64 ``data:`` URI, else None."""
+    if not isinstance(value, str) or not value.startswith("data:") or "," not in value:
+        return None
+    try:
+        return base64.b64decode(value.partition(",")[2], validate=True)
+    except ValueError:
+        return None
 
 
 def host_url(request: Request) -> str:

@@ -5,8 +5,13 @@ missing required inputs, combo values such as missing checkpoints), queues
 them in memory, runs one at a time in a worker thread (``latency_s`` per
 prompt), sends the websocket events to the submitting ``client_id`` in
 ComfyUI's order, writes history, and makes real files: SaveImage/PreviewImage
-write a PNG the size of the EmptyLatentImage, SaveAnimatedWEBP an animated
-WebP with ``batch_size`` frames.
+write a PNG the size of the EmptyLatentImage (or of the loaded image, for
+image-to-image), SaveAnimatedWEBP an animated WebP with ``batch_size`` frames,
+SaveVideo an H.264 MP4 (a Wan image-to-video graph: ``length`` frames rounded
+down to 4n+1, the size rounded down to multiples of 8, animated from the
+LoadImage upload, at CreateVideo's ``fps``), SaveAudio a FLAC from the custom
+``TextToSpeech`` node (as long as its text). ``filename_prefix`` may name a
+subfolder (``video/recoil``), as in ComfyUI.
 
     from tests.providers.servers import comfyui
     url, control = comfyui.start()        # control: ComfyControl
@@ -31,24 +36,52 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.providers.servers.base import Control, LoopbackServer, Request, Response, png
+from tests.providers.servers.base import Control, LoopbackServer, Request, Response, flac, mp4, png
 from websockets.server import ServerProtocol
 from websockets.sync.connection import Connection
 
 CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]
+DIFFUSION_MODELS = ["wan2.1_i2v_480p_14B_fp16.safetensors", "wan2.1_i2v_720p_14B_fp16.safetensors"]
+TEXT_ENCODERS = ["umt5_xxl_fp8_e4m3fn_scaled.safetensors"]
+VAES = ["wan_2.1_vae.safetensors"]
+MIMES = {".png": "image/png", ".webp": "image/webp", ".mp4": "video/mp4", ".flac": "audio/flac"}
+SAVE_NODES = ("SaveImage", "PreviewImage", "SaveAnimatedWEBP", "SaveVideo", "SaveAudio")
 
 
-def _node(required: dict[str, Any], output: list[str], output_node: bool = False) -> dict[str, Any]:
+def _node(
+    required: dict[str, Any],
+    output: list[str],
+    output_node: bool = False,
+    optional: dict[str, Any] | None = None,
+    python_module: str = "nodes",
+) -> dict[str, Any]:
     return {
-        "input": {"required": required, "optional": {}},
-        "input_order": {"required": list(required)},
+        "input": {"required": required, "optional": optional or {}},
+        "input_order": {"required": list(required), "optional": list(optional or {})},
         "output": output,
         "output_node": output_node,
+        "python_module": python_module,
     }
 
 
 OBJECT_INFO: dict[str, Any] = {
     "CheckpointLoaderSimple": _node({"ckpt_name": [CHECKPOINTS]}, ["MODEL", "CLIP", "VAE"]),
+    "UNETLoader": _node(
+        {
+            "unet_name": [DIFFUSION_MODELS],
+            "weight_dtype": [["default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"]],
+        },
+        ["MODEL"],
+    ),
+    "CLIPLoader": _node(
+        {
+            "clip_name": [TEXT_ENCODERS],
+            "type": [["stable_diffusion", "sd3", "ltxv", "wan"]],
+        },
+        ["CLIP"],
+        optional={"device": [["default", "cpu"], {"advanced": True}]},
+    ),
+    "VAELoader": _node({"vae_name": [VAES]}, ["VAE"]),
     "CLIPTextEncode": _node(
         {"text": ["STRING", {"multiline": True}], "clip": ["CLIP"]}, ["CONDITIONING"]
     ),
@@ -66,8 +99,8 @@ OBJECT_INFO: dict[str, Any] = {
             "seed": ["INT", {"min": 0, "max": 2**64 - 1}],
             "steps": ["INT", {"default": 20, "min": 1, "max": 10000}],
             "cfg": ["FLOAT", {"default": 8.0}],
-            "sampler_name": [["euler", "euler_ancestral", "dpmpp_2m"]],
-            "scheduler": [["normal", "karras"]],
+            "sampler_name": [["euler", "euler_ancestral", "dpmpp_2m", "uni_pc"]],
+            "scheduler": [["normal", "karras", "simple"]],
             "positive": ["CONDITIONING"],
             "negative": ["CONDITIONING"],
             "latent_image": ["LATENT"],
@@ -78,6 +111,26 @@ OBJECT_INFO: dict[str, Any] = {
     "VAEDecode": _node({"samples": ["LATENT"], "vae": ["VAE"]}, ["IMAGE"]),
     "VAEEncode": _node({"pixels": ["IMAGE"], "vae": ["VAE"]}, ["LATENT"]),
     "LoadImage": _node({"image": [[], {"image_upload": True}]}, ["IMAGE", "MASK"]),
+    "WanImageToVideo": _node(
+        {
+            "positive": ["CONDITIONING"],
+            "negative": ["CONDITIONING"],
+            "vae": ["VAE"],
+            "width": ["INT", {"default": 832, "min": 16, "max": 16384, "step": 16}],
+            "height": ["INT", {"default": 480, "min": 16, "max": 16384, "step": 16}],
+            "length": ["INT", {"default": 81, "min": 1, "max": 16384, "step": 4}],
+            "batch_size": ["INT", {"default": 1, "min": 1, "max": 4096}],
+        },
+        ["CONDITIONING", "CONDITIONING", "LATENT"],
+        optional={"clip_vision_output": ["CLIP_VISION_OUTPUT"], "start_image": ["IMAGE"]},
+        python_module="comfy_extras.nodes_wan",
+    ),
+    "CreateVideo": _node(
+        {"images": ["IMAGE"], "fps": ["FLOAT", {"default": 30.0, "min": 1.0, "max": 120.0}]},
+        ["VIDEO"],
+        optional={"audio": ["AUDIO"]},
+        python_module="comfy_extras.nodes_video",
+    ),
     "SaveImage": _node(
         {"images": ["IMAGE"], "filename_prefix": ["STRING", {"default": "ComfyUI"}]}, [], True
     ),
@@ -90,6 +143,33 @@ OBJECT_INFO: dict[str, Any] = {
         },
         [],
         True,
+    ),
+    "SaveVideo": _node(
+        {
+            "video": ["VIDEO"],
+            "filename_prefix": ["STRING", {"default": "video/ComfyUI"}],
+            "format": [["auto", "mp4"], {"default": "auto"}],
+            "codec": [["auto", "h264"], {"default": "auto"}],
+        },
+        [],
+        True,
+        python_module="comfy_extras.nodes_video",
+    ),
+    "SaveAudio": _node(
+        {"audio": ["AUDIO"], "filename_prefix": ["STRING", {"default": "audio/ComfyUI"}]},
+        [],
+        True,
+        python_module="comfy_extras.nodes_audio",
+    ),
+    # Not built in: what a user's TTS custom node pack would register.
+    "TextToSpeech": _node(
+        {
+            "text": ["STRING", {"multiline": True}],
+            "voice": ["STRING", {"default": "en-us"}],
+            "seed": ["INT", {"default": 0, "min": 0, "max": 2**64 - 1}],
+        },
+        ["AUDIO"],
+        python_module="custom_nodes.comfyui-tts",
     ),
 }
 
@@ -213,7 +293,7 @@ class ComfyApp:
                 data = c.files.get(key)
                 if data is None:
                     return Response(404, b"404: Not Found", {"Content-Type": "text/plain"})
-                mime = "image/webp" if key[2].endswith(".webp") else "image/png"
+                mime = MIMES.get(key[2][key[2].rfind(".") :], "application/octet-stream")
                 return Response(200, data, {"Content-Type": mime})
         if request.method == "POST":
             if path == "/prompt":
@@ -362,18 +442,18 @@ class ComfyApp:
             remaining = len(c.pending) + (1 if c.running else 0)
         if old is not None:
             old.close()
-        ws.send(
-            json.dumps(
-                {
-                    "type": "status",
-                    "data": {
-                        "status": {"exec_info": {"queue_remaining": remaining}},
-                        "sid": client_id,
-                    },
-                }
+        with contextlib.suppress(Exception):  # the client went away at once
+            ws.send(
+                json.dumps(
+                    {
+                        "type": "status",
+                        "data": {
+                            "status": {"exec_info": {"queue_remaining": remaining}},
+                            "sid": client_id,
+                        },
+                    }
+                )
             )
-        )
-        with contextlib.suppress(Exception):  # the client went away
             for _ in ws:  # feature flags and the like: ignored
                 pass
         with c.lock:
@@ -475,27 +555,40 @@ class ComfyApp:
     def _execute(self, job: _Job, node_id: str) -> dict[str, Any] | None:
         spec = job.prompt[node_id]
         kind = spec["class_type"]
-        if kind not in ("SaveImage", "PreviewImage", "SaveAnimatedWEBP"):
+        if kind not in SAVE_NODES:
             return None
-        width, height, frames, seed = _latent(job.prompt, node_id)
         c = self.control
+        with c.lock:
+            uploads = dict(c.uploads)
+        facts = _facts(job.prompt, node_id, uploads)
         kind_dir = "temp" if kind == "PreviewImage" else "output"
-        prefix = spec["inputs"].get("filename_prefix", "ComfyUI")
+        subfolder, _, prefix = spec["inputs"].get("filename_prefix", "ComfyUI").rpartition("/")
+        ext = {"SaveAnimatedWEBP": "webp", "SaveVideo": "mp4", "SaveAudio": "flac"}.get(kind, "png")
         with c.lock:
-            index = 1 + sum(1 for k in c.files if k[2].startswith(prefix))
+            index = 1 + sum(1 for k in c.files if k[1] == subfolder and k[2].startswith(prefix))
+        name = f"{prefix}_{index:05d}_.{ext}"
+        key = "audio" if kind == "SaveAudio" else "images"
+        ui: dict[str, Any] = {key: [{"filename": name, "subfolder": subfolder, "type": kind_dir}]}
+        if kind in ("SaveAnimatedWEBP", "SaveVideo"):
+            ui["animated"] = [True]
         if kind == "SaveAnimatedWEBP":
-            name = f"{prefix}_{index:05d}_.webp"
-            data = _webp(width, height, frames, seed, float(spec["inputs"].get("fps", 6.0)))
-            ui = {
-                "images": [{"filename": name, "subfolder": "", "type": kind_dir}],
-                "animated": [True],
-            }
+            fps = float(spec["inputs"].get("fps", 6.0))
+            data = _webp(facts.width, facts.height, facts.frames, facts.seed, fps)
+        elif kind == "SaveVideo":
+            data = mp4(
+                facts.width,
+                facts.height,
+                frames=facts.frames,
+                fps=facts.fps,
+                seed=facts.seed,
+                start=facts.image,
+            )
+        elif kind == "SaveAudio":
+            data = flac(min(3.0, 0.06 * len(facts.text) + 0.2), facts.seed)
         else:
-            name = f"{prefix}_{index:05d}_.png"
-            data = png(width, height, seed)
-            ui = {"images": [{"filename": name, "subfolder": "", "type": kind_dir}]}
+            data = png(facts.width, facts.height, facts.seed)
         with c.lock:
-            c.files[(kind_dir, "", name)] = data
+            c.files[(kind_dir, subfolder, name)] = data
         return ui
 
 
@@ -531,18 +624,52 @@ def _order(prompt: dict[str, Any]) -> Any:
     return lambda n: (depth(n), n)
 
 
-def _latent(prompt: dict[str, Any], node_id: str) -> tuple[int, int, int, int]:
-    width = height = 64
-    frames = 1
-    seed = 0
+@dataclass
+class _Facts:
+    """What the nodes upstream of an output node decide about its file."""
+
+    width: int = 64
+    height: int = 64
+    frames: int = 1
+    fps: float = 16.0
+    seed: int = 0
+    image: bytes | None = None
+    text: str = ""
+
+
+def _facts(prompt: dict[str, Any], node_id: str, uploads: dict[str, bytes]) -> _Facts:
+    facts = _Facts()
+    sized = False
     for n in _upstream(prompt, node_id):
         spec = prompt[n]
-        if spec["class_type"] == "EmptyLatentImage":
-            width, height = int(spec["inputs"]["width"]), int(spec["inputs"]["height"])
-            frames = int(spec["inputs"].get("batch_size", 1))
-        if spec["class_type"] == "KSampler":
-            seed = int(spec["inputs"]["seed"])
-    return width, height, frames, seed
+        inputs = spec.get("inputs", {})
+        kind = spec["class_type"]
+        if kind == "EmptyLatentImage":
+            facts.width, facts.height = int(inputs["width"]), int(inputs["height"])
+            facts.frames = int(inputs.get("batch_size", 1))
+            sized = True
+        elif kind == "WanImageToVideo":
+            # The latent is 1/8 of the size and 1/4 of the frames (plus the first one).
+            facts.width, facts.height = (
+                int(inputs["width"]) // 8 * 8,
+                int(inputs["height"]) // 8 * 8,
+            )
+            facts.frames = (int(inputs["length"]) - 1) // 4 * 4 + 1
+            sized = True
+        elif kind == "KSampler":
+            facts.seed = int(inputs["seed"])
+        elif kind == "CreateVideo":
+            facts.fps = float(inputs["fps"])
+        elif kind == "LoadImage":
+            facts.image = uploads.get(str(inputs["image"]))
+        elif kind == "TextToSpeech":
+            facts.text, facts.seed = str(inputs["text"]), int(inputs["seed"])
+    if not sized and facts.image is not None:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(facts.image)) as image:
+            facts.width, facts.height = image.size
+    return facts
 
 
 def _webp(width: int, height: int, frames: int, seed: int, fps: float) -> bytes:

@@ -5,13 +5,19 @@ Submit ``POST /{model}``; status ``GET /{model}/requests/{id}/status``
 then COMPLETED); result ``GET /{model}/requests/{id}`` with the
 ``x-fal-billable-units`` header; cancel ``PUT /{model}/requests/{id}/cancel``;
 output files under ``/files/`` that expire after ``control.files.ttl_s``.
-A model whose name contains ``video`` returns an MP4, ``tts`` or ``audio`` a
-WAV, anything else a PNG the size of ``image_size``.
+What a model makes follows ``control.kinds[model]``, else its name (see
+``base.media_kind``): ``video`` models return an H.264 MP4 (``duration``
+seconds, default 1, at 24 fps, animated from the ``image_url`` data URI when
+one is sent), ``tts``/``audio`` ones a WAV tone as long as the ``text`` is,
+anything else a PNG the size of ``image_size``. An image-to-video model
+(``image-to-video`` or ``i2v`` in its name) without a decodable ``image_url``
+completes with a 422 result, as does a TTS model without ``text``.
 
     from tests.providers.servers import fal
     url, control = fal.start(key="sk-test")   # adapter option base_url = url
     control.fail_next = "validation"           # next request completes with a 422 result
     control.fail_next = "runner"               # ... with a 500 result
+    control.kinds["acme/voice"] = "audio"      # what a model makes, when its name does not say
     control.script("POST", "/fal-ai", status=429, headers={"Retry-After": "3"})
     control.files.ttl_s = 0.0                   # output URLs expire at once
     control.submits                            # submit requests received
@@ -31,7 +37,10 @@ from tests.providers.servers.base import (
     LoopbackServer,
     Request,
     Response,
+    decode_data_uri,
     host_url,
+    is_image_to_video,
+    media_kind,
     mp4,
     png,
     wav,
@@ -44,6 +53,8 @@ class _Job:
     input: dict[str, Any]
     created: float
     fail: str | None = None
+    missing: str | None = None
+    """An input the model requires that the request lacks (a 422 result)."""
     cancelled: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -57,6 +68,8 @@ class FalControl(Control):
         self.queue_s = 0.03
         self.run_s = 0.03
         self.fail_next: str | None = None
+        self.kinds: dict[str, str] = {}
+        """Model -> ``image``, ``video`` or ``audio``, overriding the guess from its name."""
         self.billable_units = "1"
         self.files = Expiring()
         self.jobs: dict[str, _Job] = {}
@@ -109,7 +122,9 @@ class FalApp:
         request_id = str(uuid.uuid4())
         with c.lock:
             fail, c.fail_next = c.fail_next, None
-            c.jobs[request_id] = _Job(model, body, time.monotonic(), fail)
+            missing = _missing(model, body, c.kinds)
+            job = _Job(model, body, time.monotonic(), fail or (missing and "validation"), missing)
+            c.jobs[request_id] = job
             position = sum(1 for j in c.jobs.values() if self._status(j)[0] == "IN_QUEUE") - 1
         base = f"{host_url(request)}/{model}/requests/{request_id}"
         return Response(
@@ -154,8 +169,9 @@ class FalApp:
                 return Response(400, {"detail": "Request is still in progress"})
             if job.cancelled:
                 return Response(400, {"detail": "Request was cancelled"})
-            if job.fail == "validation":
-                detail = [{"loc": ["body", "prompt"], "msg": "field required", "type": "missing"}]
+            if job.fail == "validation" or job.missing:
+                field_ = job.missing or "prompt"
+                detail = [{"loc": ["body", field_], "msg": "field required", "type": "missing"}]
                 return Response(422, {"detail": detail})
             if job.fail == "runner":
                 return Response(500, {"detail": "Internal Server Error: CUDA error"})
@@ -171,15 +187,30 @@ class FalApp:
         base = host_url(request)
         if job.result:
             return job.result
-        if "video" in job.model:
-            url = base + files.add(f"{request_id}.mp4", mp4(), "video/mp4")
-            job.result = {"video": {"url": url, "content_type": "video/mp4", "file_size": 1}}
-        elif "tts" in job.model or "audio" in job.model:
-            url = base + files.add(f"{request_id}.wav", wav(), "audio/wav")
+        kind = media_kind(job.model, self.control.kinds)
+        seed = int(job.input.get("seed", 0))
+        if kind == "video":
+            start = decode_data_uri(job.input.get("image_url"))
+            data = mp4(
+                160 if start else 32,
+                90 if start else 32,
+                frames=round(float(job.input.get("duration", 1)) * 24),
+                fps=24,
+                seed=seed,
+                start=start,
+            )
+            url = base + files.add(f"{request_id}.mp4", data, "video/mp4")
+            job.result = {
+                "video": {"url": url, "content_type": "video/mp4", "file_size": len(data)}
+            }
+        elif kind == "audio":
+            text = str(job.input.get("text", ""))
+            data = wav(seconds=min(3.0, 0.06 * len(text) + 0.2), seed=seed)
+            url = base + files.add(f"{request_id}.wav", data, "audio/wav")
             job.result = {"audio": {"url": url, "content_type": "audio/wav"}}
         else:
             size = job.input.get("image_size") or {"width": 64, "height": 64}
-            data = png(int(size["width"]), int(size["height"]), int(job.input.get("seed", 0)))
+            data = png(int(size["width"]), int(size["height"]), seed)
             url = base + files.add(f"{request_id}.png", data, "image/png")
             job.result = {
                 "images": [{"url": url, "content_type": "image/png", **size}],
@@ -188,6 +219,16 @@ class FalApp:
                 "prompt": job.input.get("prompt", ""),
             }
         return job.result
+
+
+def _missing(model: str, body: dict[str, Any], kinds: dict[str, str]) -> str | None:
+    image = body.get("image_url")
+    is_url = str(image).startswith(("http://", "https://"))
+    if is_image_to_video(model) and decode_data_uri(image) is None and not is_url:
+        return "image_url"
+    if media_kind(model, kinds) == "audio" and not body.get("text"):
+        return "text"
+    return None
 
 
 def start(key: str | None = None) -> tuple[str, FalControl]:

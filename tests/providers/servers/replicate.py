@@ -6,12 +6,21 @@
 ``run_s``, then succeeded (output: one file URL, or a list with
 ``output_count`` > 1) or failed; ``GET /v1/predictions``: the list, newest
 first (without inputs, like the real one's summaries); ``POST
-/v1/predictions/{id}/cancel``. Inputs without ``prompt`` or ``text`` get 422.
-Output files under ``/files/`` expire after ``control.files.ttl_s``.
+/v1/predictions/{id}/cancel``. Inputs without ``prompt`` or ``text``, and
+image-to-video inputs without a decodable ``image``, get 422. Output files
+under ``/files/`` expire after ``control.files.ttl_s``.
+
+A version id names its model through ``control.versions`` (unknown ones
+belong to ``owner/versioned``). What a model makes follows
+``control.kinds[model]``, else its name (``base.media_kind``): an H.264 MP4
+(``num_frames`` at ``frames_per_second``, animated from the ``image`` data
+URI), a WAV tone as long as the ``text``, or a PNG of ``width`` x ``height``.
 
     from tests.providers.servers import replicate
     url, control = replicate.start(token="r8-test")  # adapter option base_url = url + "/v1"
     control.fail_next = "CUDA out of memory"          # next prediction fails with this error
+    control.versions["f559560e"] = "jaaari/kokoro-82m"  # the model a version id belongs to
+    control.kinds["jaaari/kokoro-82m"] = "audio"        # what a model makes, if its name hides it
     control.script("POST", "/v1/", status=429, headers={"Retry-After": "7"},
                    body={"detail": "Request was throttled. Expected available in 7 seconds."})
     control.submits
@@ -32,7 +41,10 @@ from tests.providers.servers.base import (
     LoopbackServer,
     Request,
     Response,
+    decode_data_uri,
     host_url,
+    is_image_to_video,
+    media_kind,
     mp4,
     png,
     wav,
@@ -62,6 +74,10 @@ class ReplicateControl(Control):
         self.run_s = 0.03
         self.fail_next: str | None = None
         self.output_count = 1
+        self.kinds: dict[str, str] = {}
+        """Model -> ``image``, ``video`` or ``audio``, overriding the guess from its name."""
+        self.versions: dict[str, str] = {}
+        """Version id -> ``owner/name`` of the model it is a version of."""
         self.files = Expiring()
         self.predictions: dict[str, _Prediction] = {}
         self.cancels = 0
@@ -106,8 +122,8 @@ class ReplicateApp:
         if request.method == "POST" and path == "/v1/predictions":
             body = request.json() or {}
             version = str(body.get("version", ""))
-            model = "owner/versioned" if version else ""
-            return self._create(request, model or "unknown/unknown", version, body)
+            model = c.versions.get(version, "owner/versioned") if version else "unknown/unknown"
+            return self._create(request, model, version, body)
         if (
             request.method == "POST"
             and len(parts) == 5
@@ -151,6 +167,18 @@ class ReplicateApp:
                     "detail": "- input: prompt is required",
                     "invalid_fields": [
                         {"type": "required", "field": "input", "description": "prompt is required"}
+                    ],
+                },
+            )
+        if is_image_to_video(model) and decode_data_uri(inp.get("image")) is None:
+            return Response(
+                422,
+                {
+                    "title": "Input validation failed",
+                    "status": 422,
+                    "detail": "- input: image is required",
+                    "invalid_fields": [
+                        {"type": "required", "field": "input.image", "description": "image"}
                     ],
                 },
             )
@@ -212,16 +240,25 @@ class ReplicateApp:
         if p.output is None:
             files = self.control.files
             urls = []
+            kind = media_kind(p.model, self.control.kinds)
+            seed = int(p.input.get("seed", 0))
+            w, h = int(p.input.get("width", 64)), int(p.input.get("height", 64))
             for i in range(self.control.output_count):
-                if "video" in p.model:
-                    path = files.add(f"{p.id}-{i}.mp4", mp4(), "video/mp4")
-                elif "tts" in p.model or "audio" in p.model:
-                    path = files.add(f"{p.id}-{i}.wav", wav(), "audio/wav")
-                else:
-                    w, h = int(p.input.get("width", 64)), int(p.input.get("height", 64))
-                    path = files.add(
-                        f"{p.id}-{i}.png", png(w, h, int(p.input.get("seed", 0)) + i), "image/png"
+                if kind == "video":
+                    data = mp4(
+                        w,
+                        h,
+                        frames=int(p.input.get("num_frames", 17)),
+                        fps=float(p.input.get("frames_per_second", 16)),
+                        seed=seed + i,
+                        start=decode_data_uri(p.input.get("image")),
                     )
+                    path = files.add(f"{p.id}-{i}.mp4", data, "video/mp4")
+                elif kind == "audio":
+                    seconds = min(3.0, 0.06 * len(str(p.input.get("text", ""))) + 0.2)
+                    path = files.add(f"{p.id}-{i}.wav", wav(seconds, seed=seed + i), "audio/wav")
+                else:
+                    path = files.add(f"{p.id}-{i}.png", png(w, h, seed + i), "image/png")
                 urls.append(base + path)
             p.output = urls[0] if len(urls) == 1 else urls
         return p.output

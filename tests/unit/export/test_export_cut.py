@@ -48,6 +48,9 @@ def test_cut_has_h264_video_and_aac_audio_of_the_planned_length(edit: Edit, tmp_
         assert sound.sample_rate == 48000
         assert sound.duration is not None and sound.time_base is not None
         assert abs(float(sound.duration * sound.time_base) - 4.5) <= 1 / edit.fps
+        keyframes = sum(packet.is_keyframe for packet in container.demux(video))
+    # The cut picks its own frame types: a held source keyframe must not repeat as keyframes.
+    assert keyframes <= len(edit.beats) + 1
     assert list((tmp_path / "out").iterdir()) == [report.path]
     assert report.path.stat().st_mode & 0o777 == 0o644
 

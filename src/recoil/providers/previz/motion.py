@@ -22,13 +22,13 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
-from functools import lru_cache
-from pathlib import Path
 
 import av
 import numpy as np
 from av.video.reformatter import Interpolation
 from PIL import Image
+
+from recoil.media.h264 import CODEC, PIXEL_FORMAT, x264_options
 
 MOVEMENTS: tuple[str, ...] = (
     "static",
@@ -45,7 +45,6 @@ MOVEMENTS: tuple[str, ...] = (
 _PUSH_ZOOM = 1.3
 _PAN_ZOOM = 1.25
 _TRUCK_ZOOM = 1.4
-_X264_OPTIONS = {"preset": "veryfast", "crf": "23", "threads": "1"}
 # FFmpeg's scaler takes CPU-specific shortcuts unless told to be bit-exact.
 _SCALER = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 Box = tuple[float, float, float, float]
@@ -123,10 +122,10 @@ def encode_h264(frames: Iterable[av.VideoFrame], *, width: int, height: int, fps
     rate = Fraction(fps).limit_denominator(1001)
     out = io.BytesIO()
     with av.open(out, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=rate, options=_x264_options())
+        stream = container.add_stream(CODEC, rate=rate, options=dict(x264_options()))
         stream.width = width
         stream.height = height
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = PIXEL_FORMAT
         stream.codec_context.thread_count = 1
         for index, frame in enumerate(frames):
             frame.pts = index
@@ -136,25 +135,6 @@ def encode_h264(frames: Iterable[av.VideoFrame], *, width: int, height: int, fps
         for packet in stream.encode():
             container.mux(packet)
     return out.getvalue()
-
-
-@lru_cache(maxsize=1)
-def _x264_options() -> dict[str, str]:
-    options = dict(_X264_OPTIONS)
-    # x264's AVX-512 code reads uninitialised memory on some frames, so its output then
-    # depends on what the heap held before (seen with MALLOC_PERTURB_: each fill byte
-    # gives other bytes). Its AVX2 code is clean and as fast; every CPU with AVX-512 has
-    # AVX2, and other CPUs never take the AVX-512 path.
-    if _has_avx512():
-        options["x264-params"] = "asm=avx2"
-    return options
-
-
-def _has_avx512() -> bool:
-    try:
-        return "avx512" in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
 
 
 def _cover_box(width: int, height: int, aspect: float) -> Box:
