@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.providers.servers import comfyui, fal, replicate
 
 from recoil.errors import ProviderError
 from recoil.media.probe import probe
@@ -24,6 +23,7 @@ from recoil.providers.comfyui import ComfyUIProvider
 from recoil.providers.fake import FakeProvider
 from recoil.providers.fal import FalProvider
 from recoil.providers.replicate import ReplicateProvider
+from tests.providers.servers import comfyui, fal, replicate
 
 SECRET = "sk-test-SECRET123"
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.providers.servers import comfyui, fal, replicate
-
 from recoil.records.redact import is_secret_name
+from tests.providers.servers import comfyui, fal, replicate
 
 KEYS = {"FAL_KEY": "fal-e2e-key-7Q2mX9vL4c", "REPLICATE_API_TOKEN": "r8_e2eToken5Hn3Kd8Wp1Zs"}
 """The keys every run gets in its environment; none may show up anywhere."""

@@ -1,4 +1,4 @@
-"""The main job end to end through the real CLI: init, run, the cut, the timeline (SPEC 9, 11, 12)."""
+"""The main job end to end through the real CLI: init, run, cut, timeline (SPEC 9, 11, 12)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 import yaml
+
 from tests.e2e.remote import KEYS, REMOTE, Server, environment, leaks, recoil, records, start_server
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The Ray backend runs the example film and makes the same files as the local scheduler (SPEC 7)."""
+"""The Ray backend runs the example film with the same files as the local scheduler (SPEC 7)."""
 
 from __future__ import annotations
 

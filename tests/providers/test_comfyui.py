@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from tests.providers.servers import comfyui
-from tests.providers.servers.comfyui import ComfyControl
 
 from recoil.errors import ConfigError, PayloadError, ProviderError
 from recoil.model.requests import KeyframeRequest, Request, VideoRequest
 from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
 from recoil.providers.comfyui import ComfyUIProvider
+from tests.providers.servers import comfyui
+from tests.providers.servers.comfyui import ComfyControl
 
 # What a user gets from ComfyUI's "Export (API)" for the default graph, ids and all.
 TXT2IMG: dict[str, Any] = {

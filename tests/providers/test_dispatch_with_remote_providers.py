@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.providers.servers import comfyui, fal, replicate
 
 from recoil.context import DispatchContext
 from recoil.dispatch import dispatch_async
 from recoil.providers.base import ProviderConfig
 from recoil.records.receipt import ReceiptStatus
+from tests.providers.servers import comfyui, fal, replicate
 
 SECRET = "sk-test-SECRET123"
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from tests.providers.servers import fal
-from tests.providers.servers.fal import FalControl
 
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.requests import AudioRequest, KeyframeRequest, Request, VideoRequest
 from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
 from recoil.providers.fal import FalProvider
+from tests.providers.servers import fal
+from tests.providers.servers.fal import FalControl
 
 KEY = "sk-test-SECRET123"
 

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.providers.servers import replicate
-from tests.providers.servers.replicate import ReplicateControl
 
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.requests import KeyframeRequest, Request
 from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
 from recoil.providers.replicate import ReplicateProvider
+from tests.providers.servers import replicate
+from tests.providers.servers.replicate import ReplicateControl
 
 TOKEN = "r8_test-SECRET123"
 

@@ -36,9 +36,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.providers.servers.base import Control, LoopbackServer, Request, Response, flac, mp4, png
 from websockets.server import ServerProtocol
 from websockets.sync.connection import Connection
+
+from tests.providers.servers.base import Control, LoopbackServer, Request, Response, flac, mp4, png
 
 CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]
 DIFFUSION_MODELS = ["wan2.1_i2v_480p_14B_fp16.safetensors", "wan2.1_i2v_720p_14B_fp16.safetensors"]

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from tests.strategies import beats, projects, scenes, takes
 
 from recoil.context import DispatchContext
 from recoil.errors import SelectionError, StateError, ValidationError
@@ -19,6 +18,7 @@ from recoil.providers.registry import Registry
 from recoil.records.cache import LogIndex
 from recoil.records.log import ReceiptLog, read_records
 from recoil.records.receipt import EvalRecord
+from tests.strategies import beats, projects, scenes, takes
 
 FAIL = {"fake_fail": "permanent"}
 PROPERTY = settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from tests.strategies import workflows
 
 from recoil.context import DispatchContext
 from recoil.errors import DispatchError, ValidationError, WorkflowValidationError
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.fake import FakeProvider
 from recoil.providers.registry import Registry
+from tests.strategies import workflows
 
 FAIL = {"fake_fail": "permanent"}
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from tests.strategies import receipts
 
 from recoil.providers.base import Cost
 from recoil.records.receipt import (
@@ -20,6 +19,7 @@ from recoil.records.receipt import (
     Submitted,
     record_from_dict,
 )
+from tests.strategies import receipts
 
 SPEC_FIELDS = {
     "receipt_id",
