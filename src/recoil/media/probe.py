@@ -37,9 +37,17 @@ MIME_EXT: Mapping[str, str] = {
 """File extension (without the dot) for each MIME type recoil stores."""
 
 _WAV_MIMES = frozenset({"audio/wav", "audio/x-wav", "audio/wave"})
-# FFmpeg opens almost anything as "video" (a PNG is a one-frame video), so a declared
-# container type must also match the demuxer FFmpeg picked.
-_CONTAINERS = {"video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
+# FFmpeg opens almost anything as "video" (a PNG is a one-frame video) and finds audio in
+# any container, so a declared container type must also match the demuxer FFmpeg picked.
+_CONTAINERS = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "audio/flac": "flac",
+    "audio/mpeg": "mp3",
+    "audio/ogg": "ogg",
+    "audio/mp4": "m4a",
+}
 
 
 def extension_for(mime: str) -> str:
@@ -65,13 +73,13 @@ def probe(data: bytes, mime: str) -> dict[str, Any]:
             try:
                 return _probe_wav(data)
             except wave.Error:  # float or extensible WAV: the wave module reads PCM only
-                return _probe_audio(data)
+                return _probe_audio(data, "wav")
         if kind.startswith("image/"):
             return _probe_image(data)
         if kind.startswith("video/"):
             return _probe_video(data, _CONTAINERS.get(kind))
         if kind.startswith("audio/"):
-            return _probe_audio(data)
+            return _probe_audio(data, _CONTAINERS.get(kind))
     except ProviderError:
         raise
     except Exception as exc:  # every decoder has its own error tree; all mean "not this type"
@@ -135,10 +143,12 @@ def _probe_video(data: bytes, container_name: str | None) -> dict[str, Any]:
         }
 
 
-def _probe_audio(data: bytes) -> dict[str, Any]:
+def _probe_audio(data: bytes, container_name: str | None) -> dict[str, Any]:
     import av
 
     with av.open(io.BytesIO(data), "r") as container:
+        if container_name is not None and container_name not in container.format.name.split(","):
+            raise ValueError(f"it is a {container.format.long_name} file")
         if not container.streams.audio:
             raise ValueError("the container holds no audio stream")
         stream = container.streams.audio[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import random
 import time
 from datetime import UTC, datetime
 
@@ -20,7 +20,7 @@ def utc_now_iso() -> str:
 
 def new_id(prefix: str) -> str:
     """A unique id that sorts by creation time: ``prefix_<14 hex us><10 hex random>``."""
-    return f"{prefix}_{now_us():014x}{os.urandom(5).hex()}"
+    return f"{prefix}_{now_us():014x}{random.getrandbits(40):010x}"
 
 
 def derive_seed(base: int, *parts: object) -> int:

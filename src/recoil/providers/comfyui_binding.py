@@ -25,6 +25,12 @@ name goes into the target, e.g. a LoadImage node's ``image``) and any key of
 the payload's ``params``. A bound field the request leaves unset keeps the
 template's value; payload parameters no binding names are ignored.
 
+A modality may have several templates, told apart by the input files they
+bind: with ``keyframe`` (text-to-image) and ``keyframe_from_image``
+(image-to-image, ``modality = "keyframe"``, binding ``image``), a keyframe
+chained from the previous beat's last frame runs the second and every other
+keyframe the first (see :func:`select_template`).
+
 Without a ``templates`` table the built-in ``keyframe`` template (a stock SD
 1.5 text-to-image graph, ``comfyui_templates/txt2img.json``) is used.
 """

@@ -9,10 +9,11 @@ provider version. Two requests with the same key are the same request.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from recoil.records.receipt import EvalRecord, Receipt, Record, Submitted
 
@@ -46,7 +47,7 @@ def request_sha256(
         else:
             resolved[name] = f"sha256:{digest}"
     resolved["seed"] = seed
-    canonical = json.dumps(
+    canonical = orjson.dumps(
         {
             "modality": modality,
             "provider": provider,
@@ -54,11 +55,9 @@ def request_sha256(
             "provider_version": provider_version,
             "request": resolved,
         },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        option=orjson.OPT_SORT_KEYS,
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 @dataclass(slots=True)

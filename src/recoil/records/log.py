@@ -14,12 +14,13 @@ line, so new records append cleanly after it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import orjson
 
 from recoil.errors import StoreError
 from recoil.records.receipt import Record, record_from_dict
@@ -28,9 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def encode_line(record: Mapping[str, Any]) -> bytes:
-    """One record as a canonical JSON line."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return (text + "\n").encode()
+    """One record as a canonical JSON line (sorted keys, compact, UTF-8)."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
 
 
 class ReceiptLog:
@@ -114,7 +114,7 @@ def read_records(path: Path) -> Iterator[Record]:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = orjson.loads(line)
                 record = record_from_dict(data)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("%s:%d: unreadable record skipped (%s)", path, number, exc)

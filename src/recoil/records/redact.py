@@ -71,19 +71,20 @@ _ATOMS = frozenset({int, float, bool, type(None)})
 
 
 def _redact(value: Any, secrets: Sequence[str]) -> Any:
-    if type(value) in _ATOMS:  # the common case, before the slower ABC checks below
+    kind = type(value)
+    if kind in _ATOMS:  # the common cases first: exact types, before the slower ABC checks
         return value
-    if isinstance(value, str):
+    if kind is str or isinstance(value, str):
         for secret in secrets:
             if secret in value:
                 value = value.replace(secret, REDACTED)
         return value
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         return {
             k: (REDACTED if isinstance(k, str) and _is_secret_key(k, v) else _redact(v, secrets))
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
         return [_redact(v, secrets) for v in value]
     return value
 

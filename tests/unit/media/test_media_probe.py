@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import wave
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -58,6 +59,31 @@ def test_wav_facts() -> None:
         "channels": 2,
         "duration_s": 0.5,
     }
+
+
+def flac(seconds: float = 0.5, rate: int = 16000) -> bytes:
+    out = io.BytesIO()
+    with av.open(out, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout="mono")
+        samples = np.zeros((1, round(seconds * rate)), dtype=np.int16)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = rate
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return out.getvalue()
+
+
+def test_flac_facts() -> None:
+    """ComfyUI's SaveAudio writes FLAC."""
+    facts = probe(flac(0.5), "audio/flac")
+    assert facts == {"sample_rate": 16000, "channels": 1, "duration_s": 0.5, "codec": "flac"}
+
+
+def test_audio_in_another_container_than_declared_is_rejected() -> None:
+    with pytest.raises(ProviderError, match="does not decode as audio/flac"):
+        probe(wav(), "audio/flac")
+    with pytest.raises(ProviderError, match="does not decode as audio/mpeg"):
+        probe(flac(), "audio/mpeg")
 
 
 def test_mime_parameters_and_aliases_are_understood() -> None:
