@@ -360,6 +360,14 @@ class Dispatcher:
                     error_type="invalid_output",
                 )
             return {}
+        kind = prepared.request.expected_output
+        if kind is not None and not any(o.mime.startswith(f"{kind}/") for o in outputs):
+            got = ", ".join(o.mime for o in outputs)
+            raise ProviderError(
+                f"a {prepared.modality} request needs {kind} output; the provider returned {got}",
+                retryable=False,
+                error_type="invalid_output",
+            )
         from recoil.media.embed import embed
         from recoil.media.probe import extension_for, probe
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,8 +26,8 @@ from recoil.errors import (
     UnknownProviderError,
 )
 from recoil.model.requests import Request
-from recoil.providers.base import Cost, Job, JobState, JobStatus
-from recoil.providers.fake import MODALITIES, FakeProvider
+from recoil.providers.base import Cost, Job, JobState, JobStatus, Output
+from recoil.providers.fake import MODALITIES, FakeProvider, _png
 from recoil.providers.registry import Registry
 from recoil.records.log import read_records
 from recoil.records.receipt import SCHEMA_VERSION, Receipt, ReceiptStatus
@@ -595,3 +596,26 @@ def test_adapter_bug_still_writes_a_failed_receipt(
     assert not error.retryable
     assert "TypeError: unsupported operand" in error.message
     assert [line["status"] for line in lines(context.receipts_file)] == ["failed"]
+
+
+class WrongKind(FakeProvider):
+    """A vendor whose video model answers with a still image."""
+
+    async def submit(self, request: Request) -> Job:
+        job = await super().submit(request)
+        assert job.result is not None
+        still = Output(name="image", data=_png(16, 16, (1, 2, 3)), mime="image/png")
+        return dataclasses.replace(job, result=dataclasses.replace(job.result, outputs=(still,)))
+
+
+def test_output_of_the_wrong_kind_fails_the_dispatch(
+    context: DispatchContext, registry: Registry
+) -> None:
+    """SPEC 7: invalid output (a video request answered with an image) fails at once."""
+    registry.register_provider("wrong", lambda _cfg: WrongKind(), ["video"])
+    with pytest.raises(DispatchError) as caught:
+        dispatch("video", {"prompt": "x", "provider": "wrong"}, context=context, registry=registry)
+    error = caught.value.receipt.error
+    assert error is not None and error.type == "invalid_output" and not error.retryable
+    assert "needs video output" in error.message
+    assert not list((context.artifacts_dir).rglob("*.png"))

@@ -49,6 +49,8 @@ class Request:
     input_fields: ClassVar[tuple[str, ...]] = ()
     outputs_required: ClassVar[bool] = True
     """Whether a success without any output file is invalid."""
+    output_kind: ClassVar[str | None] = None
+    """The media type (``image``, ``video``, ``audio``) a success must include."""
 
     prompt: str = ""
     negative_prompt: str = ""
@@ -59,6 +61,11 @@ class Request:
     """Director hints (shot size, angle, lens, lighting, palette, characters, caption)."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Provider-specific parameters, validated by the provider."""
+
+    @property
+    def expected_output(self) -> str | None:
+        """The media type (``image``, ``video``, ``audio``) a success must include."""
+        return self.output_kind
 
     def inputs(self) -> dict[str, str]:
         """Input media of this request: a field label -> file path."""
@@ -87,6 +94,7 @@ class KeyframeRequest(Request):
     """A still image (a keyframe) from a prompt, optionally from an init image."""
 
     modality: ClassVar[str] = "keyframe"
+    output_kind: ClassVar[str | None] = "image"
     input_fields: ClassVar[tuple[str, ...]] = ("image", "reference_images")
 
     width: int = Field(default=1280, ge=16, le=8192)
@@ -104,6 +112,7 @@ class VideoRequest(Request):
     """A video clip, usually animated from a keyframe (image-to-video)."""
 
     modality: ClassVar[str] = "video"
+    output_kind: ClassVar[str | None] = "video"
     input_fields: ClassVar[tuple[str, ...]] = ("image", "end_image", "reference_images")
 
     width: int = Field(default=1280, ge=16, le=8192)
@@ -128,6 +137,7 @@ class AudioRequest(Request):
     """Speech (or sound) audio; ``prompt`` is the text to speak."""
 
     modality: ClassVar[str] = "audio"
+    output_kind: ClassVar[str | None] = "audio"
     input_fields: ClassVar[tuple[str, ...]] = ("reference_audio",)
 
     voice: str | None = None
@@ -152,6 +162,11 @@ class UpscaleRequest(Request):
     image: str | None = None
     video: str | None = None
     scale: float = Field(default=2.0, gt=1.0, le=8.0)
+
+    @property
+    def expected_output(self) -> str | None:
+        """An upscale returns what it was given: an image, or a video."""
+        return "image" if self.image is not None else "video"
 
     @model_validator(mode="after")
     def _one_source(self) -> UpscaleRequest:

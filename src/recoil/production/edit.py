@@ -129,11 +129,14 @@ def _take_media(
 ) -> TakeMedia:
     receipts = {s.step_id: s.receipt for s in take.workflow.steps if s.receipt is not None}
 
-    def artifact(step_id: str, name: str) -> Path | None:
+    def artifact(step_id: str, kind: str) -> Path | None:
+        """The step's first output of a media kind, whatever the provider named it."""
         receipt = receipts.get(step_id)
-        if receipt is None or not receipt.succeeded or name not in receipt.artifacts:
+        if receipt is None or not receipt.succeeded:
             return None
-        return Path(receipt.artifacts[name].path)
+        found = (a for a in receipt.artifacts.values() if a.mime.startswith(f"{kind}/"))
+        first = next(found, None)
+        return Path(first.path) if first is not None else None
 
     picture = receipts.get("upscale") or receipts.get("video")
     status, notes = reviews.get(take.take_id, ("pending", []))

@@ -255,9 +255,13 @@ class _Run:
             return
         primary = source.primary_take
         video = primary.workflow.step("video").receipt if primary is not None else None
-        if video is None or "video" not in video.artifacts:
+        clip = next(
+            (a for a in (video.artifacts.values() if video else ()) if a.mime.startswith("video/")),
+            None,
+        )
+        if clip is None:
             return  # nothing to chain from: the keyframe is drawn from its prompt alone
-        frame = last_frame(Path(video.artifacts["video"].path), self.production.frames)
+        frame = last_frame(Path(clip.path), self.production.frames)
         keyframe.payload = {**keyframe.payload, "image": str(frame)}
 
     def _step_done(self, step: WorkflowStep) -> None:
