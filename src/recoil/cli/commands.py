@@ -1,3 +1,3 @@
 """Imports every command module so each registers its commands on the app."""
 
-from recoil.cli import generate, production, receipts, review  # noqa: F401
+from recoil.cli import generate, production, providers, receipts, review  # noqa: F401

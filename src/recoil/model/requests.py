@@ -191,7 +191,7 @@ def build_request(
         raise PayloadError(
             modality, "<payload>", f"expected a mapping, got {type(payload).__name__}"
         )
-    known = {f.name for f in dataclasses.fields(request_type)}
+    known = _field_names(request_type)
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in payload.items():

@@ -80,6 +80,8 @@ def _redact(value: Any, secrets: Sequence[str]) -> Any:
                 value = value.replace(secret, REDACTED)
         return value
     if kind is dict or isinstance(value, Mapping):
+        if not secrets and _clean(value):
+            return dict(value)  # nothing to redact: no secret values, no secret keys
         return {
             k: (REDACTED if isinstance(k, str) and _is_secret_key(k, v) else _redact(v, secrets))
             for k, v in value.items()
@@ -87,6 +89,24 @@ def _redact(value: Any, secrets: Sequence[str]) -> Any:
     if kind is list or kind is tuple or isinstance(value, list | tuple):
         return [_redact(v, secrets) for v in value]
     return value
+
+
+def _clean(value: Any) -> bool:
+    """True when no key below ``value`` names a secret (the check when no secret values
+    are known, so that strings need no scan)."""
+    kind = type(value)
+    if kind in _ATOMS or kind is str:
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(item) is str and type(key) is str and is_secret_name(key):
+                return False
+            if type(item) not in _ATOMS and type(item) is not str and not _clean(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(_clean(item) for item in value)
+    return False
 
 
 def _is_secret_key(key: str, value: Any) -> bool:

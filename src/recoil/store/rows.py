@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, select
+from sqlalchemy import Connection, Dialect, Select, Table, UniqueConstraint, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recoil.errors import DispatchError, StoreError
 from recoil.model.take import Beat, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.records.log import encode_line
-from recoil.records.receipt import EvalRecord, Receipt, Submitted
+from recoil.records.receipt import EvalRecord, Receipt, Record, Submitted
+from recoil.store import schema
 from recoil.store.schema import dumps, loads
 
 
@@ -39,13 +41,29 @@ def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) ->
 
 
 def insert_new(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> int:
-    """Insert the rows whose ``keys`` (a unique constraint) are new; returns how many were."""
+    """Insert the rows (tuples in ``columns`` order) whose unique key is new; returns how many.
+
+    The table's unique constraint decides what is new. The statement goes to the
+    driver's ``executemany`` as plain SQL: both SQLite and PostgreSQL spell
+    ``ON CONFLICT DO NOTHING`` the same, and skipping SQLAlchemy's per-row
+    parameter processing is what makes indexing a long log fast.
+    """
     if not rows:
         return 0
-    stmt = insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
-    return len(conn.execute(stmt.returning(table.c.seq), list(rows)).all())
+    return conn.exec_driver_sql(_insert_sql(conn.dialect, table, columns), rows).rowcount
+
+
+def _insert_sql(dialect: Dialect, table: Table, columns: Sequence[str]) -> str:
+    quote = dialect.identifier_preparer.quote
+    (unique,) = (c for c in table.constraints if isinstance(c, UniqueConstraint))
+    marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(columns))
+    return (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({marks}) ON CONFLICT ({', '.join(quote(c.name) for c in unique.columns)}) "
+        "DO NOTHING"
+    )
 
 
 def ordered(table: Table, pid: str, position: str) -> Select[Any]:
@@ -177,48 +195,103 @@ def str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def receipt_row(pid: str, receipt: Receipt) -> dict[str, Any]:
+RECEIPT_COLUMNS = (
+    "project_id",
+    "receipt_id",
+    "modality",
+    "provider",
+    "model",
+    "status",
+    "request_sha256",
+    "cached",
+    "cost",
+    "currency",
+    "run_id",
+    "scene_id",
+    "take_id",
+    "step_id",
+    "started_us",
+    "finished_us",
+    "scores",
+    "body",
+)
+SUBMITTED_COLUMNS = ("project_id", "receipt_id", "request_sha256", "job_id", "provider", "run_id", "body")
+EVAL_COLUMNS = ("project_id", "eval_key", "receipt_id", "scorer", "created_us", "scores")
+
+
+@dataclass(slots=True)
+class LogRows:
+    """Rows for the tables that index the receipt log, as tuples in their columns' order."""
+
+    receipts: list[tuple[Any, ...]] = field(default_factory=list)
+    submitted: list[tuple[Any, ...]] = field(default_factory=list)
+    evals: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, pid: str, record: Record) -> None:
+        """Add the row of one record."""
+        if isinstance(record, Receipt):
+            self.receipts.append(receipt_row(pid, record))
+        elif isinstance(record, Submitted):
+            self.submitted.append(submitted_row(pid, record))
+        else:
+            self.evals.append(eval_row(pid, record))
+
+    def insert(self, conn: Connection) -> int:
+        """Insert the rows the store lacks; returns how many it did."""
+        return (
+            insert_new(conn, schema.receipts, RECEIPT_COLUMNS, self.receipts)
+            + insert_new(conn, schema.submitted, SUBMITTED_COLUMNS, self.submitted)
+            + insert_new(conn, schema.evals, EVAL_COLUMNS, self.evals)
+        )
+
+
+def line_text(record: Record) -> str:
+    """A record's log line (without the newline): what a ``body`` column holds."""
+    return encode_line(record.to_dict())[:-1].decode()
+
+
+def receipt_row(pid: str, receipt: Receipt) -> tuple[Any, ...]:
     provenance = receipt.provenance
-    return {
-        "project_id": pid,
-        "receipt_id": receipt.receipt_id,
-        "modality": receipt.modality,
-        "provider": receipt.provider,
-        "model": receipt.model,
-        "status": receipt.status.value,
-        "request_sha256": receipt.request_sha256,
-        "cached": receipt.cached,
-        "cost": receipt.cost.amount,
-        "currency": receipt.cost.currency,
-        "run_id": receipt.run_id,
-        "scene_id": str_or_none(provenance.get("scene_id")),
-        "take_id": str_or_none(provenance.get("take_id")),
-        "step_id": str_or_none(provenance.get("workflow_step_id")),
-        "started_us": receipt.started_us,
-        "finished_us": receipt.finished_us,
-        "scores": dumps(dict(receipt.eval_scores)),
-        "body": dumps(receipt.to_dict()),
-    }
+    return (
+        pid,
+        receipt.receipt_id,
+        receipt.modality,
+        receipt.provider,
+        receipt.model,
+        receipt.status.value,
+        receipt.request_sha256,
+        receipt.cached,
+        receipt.cost.amount,
+        receipt.cost.currency,
+        receipt.run_id,
+        str_or_none(provenance.get("scene_id")),
+        str_or_none(provenance.get("take_id")),
+        str_or_none(provenance.get("workflow_step_id")),
+        receipt.started_us,
+        receipt.finished_us,
+        dumps(dict(receipt.eval_scores)),
+        line_text(receipt),
+    )
 
 
-def submitted_row(pid: str, record: Submitted) -> dict[str, Any]:
-    return {
-        "project_id": pid,
-        "receipt_id": record.receipt_id,
-        "request_sha256": record.request_sha256,
-        "job_id": record.job_id,
-        "provider": record.provider,
-        "run_id": record.run_id,
-        "body": dumps(record.to_dict()),
-    }
+def submitted_row(pid: str, record: Submitted) -> tuple[Any, ...]:
+    return (
+        pid,
+        record.receipt_id,
+        record.request_sha256,
+        record.job_id,
+        record.provider,
+        record.run_id,
+        line_text(record),
+    )
 
 
-def eval_row(pid: str, record: EvalRecord) -> dict[str, Any]:
-    return {
-        "project_id": pid,
-        "eval_key": hashlib.sha256(encode_line(record.to_dict())).hexdigest(),
-        "receipt_id": record.receipt_id,
-        "scorer": record.scorer,
-        "created_us": record.created_us,
-        "scores": dumps(dict(record.scores)),
-    }
+def eval_row(pid: str, record: EvalRecord) -> tuple[Any, ...]:
+    return (
+        pid,
+        hashlib.sha256(encode_line(record.to_dict())).hexdigest(),
+        record.receipt_id,
+        record.scorer,
+        record.created_us,
+        dumps(dict(record.scores)),
+    )

@@ -15,9 +15,9 @@ what :mod:`recoil.store.migrations` reads and advances. Per-project values
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -42,12 +42,12 @@ Serial = BigInteger().with_variant(Integer(), "sqlite")
 
 def dumps(value: Any) -> str:
     """A value as the JSON text stored in a JSON column."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 def loads(text: str | None) -> Any:
     """Inverse of :func:`dumps`; ``None`` stays ``None``."""
-    return None if text is None else json.loads(text)
+    return None if text is None else orjson.loads(text)
 
 
 schema_version = Table(

@@ -9,20 +9,20 @@ Indexing is idempotent, so a re-read only costs time.
 
 Only complete lines are consumed: a torn last line stays after the mark and
 is looked at again next time (by then the log has set it aside).
+
+The tail is handed out in chunks of raw lines, not decoded records: the store
+indexes straight from each line's JSON (see :mod:`recoil.store.lines`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-
-from recoil.records.receipt import Record, record_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,14 @@ class LogMark:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TailLine:
-    """One complete line after the mark: its record (if readable) and the mark after it."""
+class TailChunk:
+    """Consecutive complete lines of the tail, without their newlines."""
 
-    record: Record | None
+    start: int
+    """Offset of the first line's first byte."""
+    lines: list[bytes]
     end: int
+    """Offset just past the last line's newline."""
 
 
 class LogTail:
@@ -99,17 +102,26 @@ class LogTail:
             tail=self._digest(max(0, offset - FINGERPRINT_BYTES), offset),
         )
 
-    def lines(self) -> Iterator[TailLine]:
-        """Every complete line after the mark, decoded, with the offset just past it."""
+    def chunks(self, size: int) -> Iterator[TailChunk]:
+        """The complete lines after the mark, read ``size`` bytes at a time.
+
+        Each chunk holds the whole lines of what was read so far; a line
+        longer than ``size`` waits for the reads that complete it.
+        """
         if self._file is None:
             return
         self._file.seek(self.start)
         offset = self.start
-        for line in self._file:
-            if not line.endswith(b"\n"):
-                return
-            offset += len(line)
-            yield TailLine(record=_decode(line, offset), end=offset)
+        pending = b""
+        while block := self._file.read(size):
+            data = pending + block if pending else block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                pending = data
+                continue
+            pending = data[cut:]
+            yield TailChunk(start=offset, lines=data[: cut - 1].split(b"\n"), end=offset + cut)
+            offset += cut
 
     def close(self) -> None:
         """Close the log file."""
@@ -129,12 +141,3 @@ class LogTail:
             f.seek(start)
             return hashlib.sha256(f.read(end - start)).hexdigest()
 
-
-def _decode(line: bytes, end: int) -> Record | None:
-    if not line.strip():
-        return None
-    try:
-        return record_from_dict(json.loads(line))
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("receipt log line ending at byte %d skipped: %s", end, exc)
-        return None
