@@ -15,11 +15,30 @@ from pathlib import Path
 from recoil.errors import SelectionError
 from recoil.export import BeatCut, Edit, ReviewNote, TakeMedia
 from recoil.model.take import Beat, PrimaryStrategy, Project, Take, TakeStatus
+from recoil.production.folder import Production
 from recoil.records.receipt import Receipt
+from recoil.store import ProjectStore
 
 Reviews = Mapping[str, tuple[str, list[ReviewNote]]]
 """take_id -> (review status, notes)."""
 Scores = Callable[[Receipt], Mapping[str, float]]
+
+
+def reviews_of(store: ProjectStore) -> Reviews:
+    """Every take's review status (as text) and notes, from the store."""
+    return {tid: (status.value, notes) for tid, (status, notes) in store.reviews().items()}
+
+
+def choose_project_primaries(
+    production: Production, project: Project, reviews: Reviews
+) -> list[str]:
+    """:func:`choose_primaries` with the project's own strategy and score weights."""
+    return choose_primaries(
+        project,
+        production.shotlist.project.primary_strategy,
+        reviews,
+        weights=production.settings.evals.weights,
+    )
 
 
 def choose_primaries(

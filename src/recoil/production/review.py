@@ -18,7 +18,7 @@ from typing import Any
 from recoil.errors import StateError
 from recoil.model.ids import utc_now_iso
 from recoil.model.take import Beat, Project, Take, TakeStatus
-from recoil.production.edit import choose_primaries
+from recoil.production.edit import choose_project_primaries, reviews_of
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import add_take, beat_workflow, fingerprint, plan_project
 from recoil.store import ProjectStore, ReviewNote, ReviewStatus
@@ -52,9 +52,7 @@ def _session(path: Path) -> Iterator[_Session]:
     with open_store(production) as store:
         project = plan_project(production.shotlist, store.load_project(), base=path)
         yield _Session(production, store, project)
-        strategy = production.shotlist.project.primary_strategy
-        reviews = {t: (s.value, n) for t, (s, n) in store.reviews().items()}
-        choose_primaries(project, strategy, reviews, weights=production.settings.evals.weights)
+        choose_project_primaries(production, project, reviews_of(store))
         store.save_project(project)
 
 
@@ -138,12 +136,8 @@ def status(path: Path) -> list[BeatRow]:
     with open_store(production) as store:
         project = plan_project(production.shotlist, store.load_project(), base=path)
         reviews = store.reviews()
-    strategy = production.shotlist.project.primary_strategy
-    choose_primaries(
-        project,
-        strategy,
-        {t: (s.value, n) for t, (s, n) in reviews.items()},
-        weights=production.settings.evals.weights,
+    choose_project_primaries(
+        production, project, {t: (s.value, n) for t, (s, n) in reviews.items()}
     )
     rows: list[BeatRow] = []
     for scene in project.scenes:

@@ -27,7 +27,7 @@ from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
 from recoil.model.ids import new_id
 from recoil.model.take import Beat, Project, Scene, Take
 from recoil.model.workflow import STEP_REF, StepStatus, WorkflowStep
-from recoil.production.edit import build_edit, choose_primaries
+from recoil.production.edit import build_edit, choose_project_primaries, reviews_of
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project, runnable_takes
 from recoil.store import ProjectStore
@@ -139,13 +139,8 @@ async def run_production(
                 progress=progress,
             )
             outcome.report = await run.waves(pending, on_scheduler)
-        reviews = _reviews(store)
-        outcome.notes += choose_primaries(
-            project,
-            production.shotlist.project.primary_strategy,
-            reviews,
-            weights=production.settings.evals.weights,
-        )
+        reviews = reviews_of(store)
+        outcome.notes += choose_project_primaries(production, project, reviews)
         store.save_project(project)
         if not outcome.report.interrupted:
             outcome.exports = export_project(production, project, reviews)
@@ -211,12 +206,7 @@ class _Run:
             for depth in sorted(by_depth):
                 wave = by_depth[depth]
                 if depth > 0:
-                    choose_primaries(
-                        self.project,
-                        self.production.shotlist.project.primary_strategy,
-                        _reviews(self.store),
-                        weights=self.production.settings.evals.weights,
-                    )
+                    choose_project_primaries(self.production, self.project, reviews_of(self.store))
                     for _, beat, take in wave:
                         self._chain(beat, take, beats)
                 scheduler = Scheduler(
@@ -353,19 +343,10 @@ def export_current(path: Path) -> list[Path]:
     production = open_production(path)
     with open_store(production) as store:
         project = plan_project(production.shotlist, store.load_project(), base=path)
-        reviews = _reviews(store)
-        choose_primaries(
-            project,
-            production.shotlist.project.primary_strategy,
-            reviews,
-            weights=production.settings.evals.weights,
-        )
+        reviews = reviews_of(store)
+        choose_project_primaries(production, project, reviews)
         store.save_project(project)
     return export_project(production, project, reviews)
-
-
-def _reviews(store: ProjectStore) -> dict[str, tuple[str, list[Any]]]:
-    return {tid: (status.value, notes) for tid, (status, notes) in store.reviews().items()}
 
 
 def _context(production: Production, options: RunOptions) -> DispatchContext:

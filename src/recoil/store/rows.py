@@ -215,7 +215,15 @@ RECEIPT_COLUMNS = (
     "scores",
     "body",
 )
-SUBMITTED_COLUMNS = ("project_id", "receipt_id", "request_sha256", "job_id", "provider", "run_id", "body")
+SUBMITTED_COLUMNS = (
+    "project_id",
+    "receipt_id",
+    "request_sha256",
+    "job_id",
+    "provider",
+    "run_id",
+    "body",
+)
 EVAL_COLUMNS = ("project_id", "eval_key", "receipt_id", "scorer", "created_us", "scores")
 
 

@@ -16,7 +16,7 @@ and the id of its receipt; loading joins them back, so a loaded project equals
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +38,7 @@ from recoil.store.engine import (
     resolve_url,
     shown_url,
 )
+from recoil.store.lines import add_chunk
 from recoil.store.migrations import migrate
 from recoil.store.schema import dumps, loads
 from recoil.store.tail import LogMark, LogTail
@@ -45,8 +46,8 @@ from recoil.store.tail import LogMark, LogTail
 log = logging.getLogger(__name__)
 
 RECEIPTS_FILE = "receipts.jsonl"
-CHUNK = 500
-"""Log lines indexed per transaction while reconciling."""
+CHUNK_BYTES = 8 << 20
+"""Bytes of the receipt log indexed per transaction while reconciling."""
 
 SpendKey = Literal["provider", "modality", "scene", "run"]
 _SPEND_COLUMNS = {
@@ -410,23 +411,20 @@ class ProjectStore:
 
     def _index_tail(self, tail: LogTail, mark: LogMark) -> int:
         count = 0
-        batch: list[Record] = []
         end = tail.start
-        for number, line in enumerate(tail.lines(), start=1):
-            end = line.end
-            if line.record is not None:
-                batch.append(line.record)
-            if number % CHUNK == 0:
-                count += self._commit(batch, tail.mark_at(end))
-                batch = []
+        for chunk in tail.chunks(CHUNK_BYTES):
+            batch = rows.LogRows()
+            add_chunk(batch, self.project_id, chunk)
+            end = chunk.end
+            count += self._commit(batch, tail.mark_at(end))
         final = tail.mark_at(end)
-        if batch or final != mark:
-            count += self._commit(batch, final)
+        if final != mark:
+            count += self._commit(rows.LogRows(), final)
         return count
 
-    def _commit(self, records: Sequence[Record], mark: LogMark) -> int:
+    def _commit(self, batch: rows.LogRows, mark: LogMark) -> int:
         with self._write() as conn:
-            count = self._index(conn, records)
+            count = batch.insert(conn)
             values = [
                 {"project_id": self.project_id, "key": k, "value": v}
                 for k, v in mark.to_meta().items()
@@ -525,22 +523,10 @@ class ProjectStore:
                 conn.execute(table.delete().where(table.c.project_id == self.project_id))
 
     def _index(self, conn: Connection, records: Iterable[Record]) -> int:
-        pid = self.project_id
-        receipts: list[dict[str, Any]] = []
-        submitted: list[dict[str, Any]] = []
-        evals: list[dict[str, Any]] = []
+        batch = rows.LogRows()
         for record in records:
-            if isinstance(record, Receipt):
-                receipts.append(rows.receipt_row(pid, record))
-            elif isinstance(record, Submitted):
-                submitted.append(rows.submitted_row(pid, record))
-            else:
-                evals.append(rows.eval_row(pid, record))
-        return (
-            rows.insert_new(conn, schema.receipts, receipts, ("project_id", "receipt_id"))
-            + rows.insert_new(conn, schema.submitted, submitted, ("project_id", "receipt_id"))
-            + rows.insert_new(conn, schema.evals, evals, ("project_id", "eval_key"))
-        )
+            batch.add(self.project_id, record)
+        return batch.insert(conn)
 
     def _step_receipts(self, conn: Connection) -> dict[str, Receipt]:
         s, r = schema.steps, schema.receipts

@@ -140,4 +140,3 @@ class LogTail:
         with self.path.open("rb") as f:
             f.seek(start)
             return hashlib.sha256(f.read(end - start)).hexdigest()
-

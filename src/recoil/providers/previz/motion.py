@@ -29,18 +29,7 @@ from av.video.reformatter import Interpolation
 from PIL import Image
 
 from recoil.media.h264 import CODEC, PIXEL_FORMAT, x264_options
-
-MOVEMENTS: tuple[str, ...] = (
-    "static",
-    "push_in",
-    "pull_out",
-    "pan_left",
-    "pan_right",
-    "tilt_up",
-    "tilt_down",
-    "truck_left",
-    "truck_right",
-)
+from recoil.model.requests import CAMERA_MOVEMENTS
 
 _PUSH_ZOOM = 1.3
 _PAN_ZOOM = 1.25
@@ -67,8 +56,10 @@ def render_motion(
 
     Raises :class:`ValueError` for an unknown movement.
     """
-    if movement not in MOVEMENTS:
-        raise ValueError(f"camera movement must be one of {', '.join(MOVEMENTS)}, got {movement!r}")
+    if movement not in CAMERA_MOVEMENTS:
+        raise ValueError(
+            f"camera movement must be one of {', '.join(CAMERA_MOVEMENTS)}, got {movement!r}"
+        )
     width, height = even_size(width, height)
     with Image.open(io.BytesIO(image)) as opened:
         source = opened.convert("RGB")

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from recoil.media.probe import probe
-from recoil.providers.previz.motion import MOVEMENTS, frame_count, render_motion
+from recoil.model.requests import CAMERA_MOVEMENTS
+from recoil.providers.previz.motion import frame_count, render_motion
 
 
 def marker_image() -> bytes:
@@ -43,7 +44,7 @@ def clip(movement: str, **kwargs: float) -> bytes:
     return render_motion(image=marker_image(), movement=movement, **args)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("movement", MOVEMENTS)
+@pytest.mark.parametrize("movement", CAMERA_MOVEMENTS)
 def test_every_movement_gives_the_right_frames(movement: str) -> None:
     data = clip(movement)
     frames = decode(data)
