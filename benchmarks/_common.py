@@ -22,7 +22,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
-from recoil.execution.policy import Limits
+from recoil.execution.policy import Limits, ProviderLimit
 from recoil.execution.scheduler import RunReport, Scheduler, Unit
 from recoil.model.requests import Request
 from recoil.model.workflow import Workflow, WorkflowStep
@@ -145,19 +145,26 @@ def run_recoil(
     registry: Registry,
     *,
     store: bool = False,
+    provider_limit: int | None = None,
 ) -> Timed:
     """Run the workflows through a fresh Dispatcher + Scheduler and time it.
 
     With ``store``, the project store (SQLite) indexes every receipt too, the way
     ``recoil run`` does: the receipts are durable in the log as they come, and
     the store reads the log's new tail in one pass when the run's wave ends.
-    That pass is inside the measured time.
+    That pass is inside the measured time. ``provider_limit`` bounds the noop
+    provider's calls in flight; ``concurrency`` bounds steps running, from
+    ``pre_step`` until their receipt is durable.
     """
 
     async def main() -> Timed:
         context = noop_context(project)
         async with Dispatcher(context, registry=registry) as dispatcher:
-            scheduler = Scheduler(dispatcher, limits=Limits(concurrency=concurrency))
+            providers = {}
+            if provider_limit is not None:
+                providers["noop"] = ProviderLimit(in_flight=provider_limit)
+            limits = Limits(concurrency=concurrency, providers=providers)
+            scheduler = Scheduler(dispatcher, limits=limits)
             units = [Unit(workflow=w, context=context) for w in workflows]
             opened = None
             if store:

@@ -81,8 +81,6 @@ class _Node:
     """Budget held by this step's call in flight."""
     calling: bool = False
     """Whether the step's provider call holds one of its provider's slots."""
-    holding: bool = False
-    """Whether the step holds a global slot."""
 
     @property
     def provider(self) -> str:
@@ -439,7 +437,6 @@ class Scheduler:
         node.attempts += 1
         self.report.attempts += 1
         self._busy += 1
-        node.holding = True
         node.calling = True
         self._gates.started(node.provider, loop.time())
         if node.context is not None and node.context.budget is not None:
@@ -450,34 +447,23 @@ class Scheduler:
         task.add_done_callback(self._released)
 
     def _call_done(self, node: _Node) -> None:
-        """The provider answered: its slots go to the next call at once.
+        """The provider answered: its provider slot goes to the next call at once.
 
-        Both limits bound provider calls in flight, so the global and the
-        provider slot are free while the outputs are stored and the receipt
-        is made durable: every allowed slot stays busy with a provider call.
-        Under a budget the global slot is kept until the receipt records what
-        the call cost, so the next step is judged against the real spend; at
-        concurrency 1 it is kept until the step is done, so steps run one after
-        another in list order (SPEC section 5).
-        After a failure the slots are kept until the failure is handled, so a
-        ``Retry-After`` pause is in place before the next call.
+        The global slot is kept until the step is done (receipt written, hooks
+        called): the global limit bounds steps running, pre_step to post_step.
+        After a failure the provider slot is kept too, until the failure is
+        handled, so a ``Retry-After`` pause is in place before the next call.
         """
         if node.calling:
             node.calling = False
             self._gates.finished(node.provider)
-            sequential = self.limits.concurrency == 1
-            if not sequential and (node.context is None or node.context.budget is None):
-                node.holding = False
-                self._busy -= 1
             if not self._stopping:
                 self._start_ready()
 
     def _released(self, task: asyncio.Task[None]) -> None:
         """Give the step's slots and budget back, whatever way its task ended."""
         node = self._tasks.pop(task)
-        if node.holding:
-            node.holding = False
-            self._busy -= 1
+        self._busy -= 1
         if node.calling:
             node.calling = False
             self._gates.finished(node.provider)

@@ -19,6 +19,7 @@ dispatcher records it in a ``submitted`` record before waiting.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -58,8 +59,8 @@ class Cost:
     """How it was computed, e.g. ``"3.2 s x 0.000725 USD/s"``."""
 
     def __post_init__(self) -> None:
-        if self.amount < 0:
-            raise ValueError(f"cost amount must be >= 0, got {self.amount}")
+        if not (math.isfinite(self.amount) and self.amount >= 0):
+            raise ValueError(f"cost amount must be a finite number >= 0, got {self.amount}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""

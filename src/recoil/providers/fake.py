@@ -29,6 +29,7 @@ import asyncio
 import hashlib
 import io
 import json
+import math
 import os
 import struct
 import wave
@@ -108,9 +109,9 @@ class FakeProvider:
             )
         scores = p.get("fake_scores", {})
         if not isinstance(scores, Mapping) or not all(
-            isinstance(v, int | float) for v in scores.values()
+            isinstance(v, int | float) and math.isfinite(v) for v in scores.values()
         ):
-            raise PayloadError(modality, "fake_scores", "must map names to numbers")
+            raise PayloadError(modality, "fake_scores", "must map names to finite numbers")
 
     def estimate_cost(self, request: Request) -> Cost:
         """The configured ``fake_cost``."""

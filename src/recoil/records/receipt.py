@@ -7,6 +7,7 @@ Every record written to ``receipts.jsonl`` carries a ``kind`` tag and a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -136,6 +137,10 @@ class Receipt:
             raise ValueError("receipt finished_us is before started_us")
         if (self.status is ReceiptStatus.FAILED) != (self.error is not None):
             raise ValueError("a receipt has an error exactly when its status is failed")
+        bad = [k for k, v in self.eval_scores.items() if not math.isfinite(v)]
+        if bad:
+            # JSON has no inf or nan: such a score could not be logged and read back.
+            raise ValueError(f"eval scores must be finite numbers; {', '.join(bad)} is not")
 
     @property
     def succeeded(self) -> bool:
@@ -261,6 +266,11 @@ class EvalRecord:
     schema_version: int = SCHEMA_VERSION
 
     kind = "eval"
+
+    def __post_init__(self) -> None:
+        bad = [k for k, v in self.scores.items() if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"eval scores must be finite numbers; {', '.join(bad)} is not")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""

@@ -19,13 +19,15 @@ import orjson
 
 from recoil.providers.base import Cost
 from recoil.records.receipt import Artifact, ReceiptError, record_from_dict
-from recoil.store.rows import LogRows, str_or_none
+from recoil.store.rows import LogRows
 from recoil.store.schema import dumps
 from recoil.store.tail import TailChunk
 
 log = logging.getLogger(__name__)
 
-_STATUSES = frozenset({"succeeded", "failed"})
+# A tuple, not a set: a status that is a list or an object must not need hashing.
+_STATUSES = ("succeeded", "failed")
+_EMPTY: dict[str, Any] = {}
 
 
 def add_chunk(rows: LogRows, pid: str, chunk: TailChunk) -> None:
@@ -60,21 +62,14 @@ def add_chunk(rows: LogRows, pid: str, chunk: TailChunk) -> None:
 def _slow(rows: LogRows, pid: str, data: dict[str, Any], end: int) -> None:
     try:
         record = record_from_dict(data)
+        if record is not None:  # else a kind this version does not know
+            rows.add(pid, record)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("receipt log line ending at byte %d skipped: %s", end, exc)
-        return
-    if record is None:  # a kind this version does not know
-        return
-    rows.add(pid, record)
-
-
-def _text(line: bytes) -> str:
-    return line.decode().strip()
 
 
 def _receipt(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None:
     """The row of a plainly well-formed receipt line; ``None`` to take the slow path."""
-    get = d.get
     try:
         receipt_id = d["receipt_id"]
         modality = d["modality"]
@@ -85,12 +80,13 @@ def _receipt(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None
         finished = d["finished_us"]
     except KeyError:
         return None
+    get = d.get
     model = get("model", "")
     run_id = get("run_id")
-    cost = get("cost", {})
-    provenance = get("provenance", {})
-    scores = get("eval_scores", {})
-    artifacts = get("artifacts", {})
+    cost = get("cost", _EMPTY)
+    provenance = get("provenance", _EMPTY)
+    scores = get("eval_scores", _EMPTY)
+    artifacts = get("artifacts", _EMPTY)
     error = get("error")
     if not (
         type(receipt_id) is str
@@ -99,6 +95,7 @@ def _receipt(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None
         and type(model) is str
         and type(request_sha256) is str
         and status in _STATUSES
+        and (status == "failed") == bool(error)
         and type(started) is int
         and type(finished) is int
         and finished >= started
@@ -107,19 +104,20 @@ def _receipt(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None
         and type(provenance) is dict
         and type(scores) is dict
         and type(artifacts) is dict
-        and type(get("request", {})) is dict
-        and type(get("inputs", {})) is dict
+        and type(get("request", _EMPTY)) is dict
+        and type(get("inputs", _EMPTY)) is dict
         and type(get("schema_version", 0)) is int
         and type(get("attempt", 0)) is int
-        and (status == "failed") == bool(error)
     ):
         return None
     amount = cost.get("amount", 0.0)
     currency = cost.get("currency", "USD")
-    if not (type(amount) in (float, int) and amount >= 0 and type(currency) is str):
+    if not ((type(amount) is float or type(amount) is int) and amount >= 0) or (
+        type(currency) is not str
+    ):
         return None
     if scores:
-        if not all(type(v) in (float, int) for v in scores.values()):
+        if not all(type(v) is float or type(v) is int for v in scores.values()):
             return None
         scores_text = dumps({k: float(v) for k, v in scores.items()})
     else:
@@ -133,6 +131,9 @@ def _receipt(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None
             Cost.from_dict(cost)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
+    scene_id = provenance.get("scene_id")
+    take_id = provenance.get("take_id")
+    step_id = provenance.get("workflow_step_id")
     return (
         pid,
         receipt_id,
@@ -145,13 +146,13 @@ def _receipt(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None
         float(amount),
         currency,
         run_id,
-        str_or_none(provenance.get("scene_id")),
-        str_or_none(provenance.get("take_id")),
-        str_or_none(provenance.get("workflow_step_id")),
+        scene_id if type(scene_id) is str else None,
+        take_id if type(take_id) is str else None,
+        step_id if type(step_id) is str else None,
         started,
         finished,
         scores_text,
-        _text(line),
+        line.strip().decode(),
     )
 
 
@@ -179,4 +180,4 @@ def _submitted(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | No
         and type(get("schema_version", 0)) is int
     ):
         return None
-    return (pid, receipt_id, request_sha256, job_id, provider, run_id, _text(line))
+    return (pid, receipt_id, request_sha256, job_id, provider, run_id, line.strip().decode())

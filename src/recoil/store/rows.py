@@ -1,7 +1,9 @@
 """Rows of the store's tables: built from the model, read back into it, and written.
 
-Everything here is a plain function of its arguments; :mod:`recoil.store.store`
-decides when to call them and in which transaction.
+Everything here is a plain function of its arguments (or a batch of rows that
+is inserted together); :mod:`recoil.store.store` decides when to call them and
+in which transaction. Rows of the receipt-log tables are tuples in their
+columns' order, which both drivers' ``executemany`` take as they are.
 """
 
 from __future__ import annotations
@@ -56,11 +58,12 @@ def insert_new(
 
 
 def _insert_sql(dialect: Dialect, table: Table, columns: Sequence[str]) -> str:
+    # Only identifiers of our own schema, quoted, go into the text; values are bound.
     quote = dialect.identifier_preparer.quote
     (unique,) = (c for c in table.constraints if isinstance(c, UniqueConstraint))
     marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(columns))
     return (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
         f"VALUES ({marks}) ON CONFLICT ({', '.join(quote(c.name) for c in unique.columns)}) "
         "DO NOTHING"
     )

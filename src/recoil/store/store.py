@@ -411,15 +411,15 @@ class ProjectStore:
 
     def _index_tail(self, tail: LogTail, mark: LogMark) -> int:
         count = 0
-        end = tail.start
+        committed = mark
         for chunk in tail.chunks(CHUNK_BYTES):
             batch = rows.LogRows()
             add_chunk(batch, self.project_id, chunk)
-            end = chunk.end
-            count += self._commit(batch, tail.mark_at(end))
-        final = tail.mark_at(end)
-        if final != mark:
-            count += self._commit(rows.LogRows(), final)
+            committed = tail.mark_at(chunk.end)
+            count += self._commit(batch, committed)
+        if committed == mark and tail.mark_at(tail.start) != mark:
+            # Nothing to index, but the log no longer continues the marked one.
+            self._commit(rows.LogRows(), tail.mark_at(tail.start))
         return count
 
     def _commit(self, batch: rows.LogRows, mark: LogMark) -> int:
