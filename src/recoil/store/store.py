@@ -46,7 +46,7 @@ from recoil.store.tail import LogMark, LogTail
 log = logging.getLogger(__name__)
 
 RECEIPTS_FILE = "receipts.jsonl"
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 1 << 20
 """Bytes of the receipt log indexed per transaction while reconciling."""
 
 SpendKey = Literal["provider", "modality", "scene", "run"]
