@@ -319,8 +319,6 @@ def last_frame(video: Path, folder: Path) -> Path:
 
 def export_project(production: Production, project: Project, reviews: Any) -> list[Path]:
     """Write the cut, the timeline and the contact sheet unless the edit is unchanged."""
-    from recoil.export import write_contact_sheet, write_cut, write_timeline
-
     edit = build_edit(project, reviews, weights=production.settings.evals.weights)
     digest = hashlib.sha256(
         json.dumps(edit.to_dict(), sort_keys=True, default=str).encode()
@@ -330,6 +328,8 @@ def export_project(production: Production, project: Project, reviews: Any) -> li
     mark = out / EDIT_MARK
     if all(p.exists() for p in outputs) and mark.exists() and mark.read_text() == digest:
         return outputs
+    from recoil.export import write_contact_sheet, write_cut, write_timeline
+
     out.mkdir(parents=True, exist_ok=True)
     write_cut(edit, out / "cut.mp4")
     write_timeline(edit, out / "cut.otio")
