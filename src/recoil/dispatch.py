@@ -98,6 +98,7 @@ class Dispatcher:
         self.registry = registry if registry is not None else default_registry()
         self.log = ReceiptLog(context.receipts_file)
         self.artifacts = ArtifactStore(context.artifacts_dir.absolute())
+        self.artifacts.sweep()  # temp files of a run that was killed mid-write
         self.index = LogIndex.build(read_records(context.receipts_file))
         self.spent = 0.0
         self.listeners: list[ReceiptListener] = []
@@ -403,7 +404,8 @@ class Dispatcher:
             # The first dispatch that made these bytes owns the sidecar; identical
             # bytes from a later dispatch are the same file with the same origin.
             if not sidecar_path(path).exists():
-                write_sidecar(path, build_sidecar(receipt, artifact, created))
+                sidecar = build_sidecar(receipt, artifact, created)
+                write_sidecar(path, sidecar, scratch=self.artifacts.scratch)
 
     async def _record_submitted(self, call: _Call, job: Job) -> None:
         prepared, ctx = call.prepared, call.context

@@ -1,8 +1,10 @@
 """Content-addressed artifact storage: ``<root>/<first two hex>/<sha256>.<ext>``.
 
-Files are written atomically (a temp file in the same folder, fsynced, then
-renamed), so a crash never leaves a half-written artifact under its final
-name, and identical outputs are stored once.
+Files are written atomically (a temp file, fsynced, then renamed), so a crash
+never leaves a half-written artifact under its final name, and identical
+outputs are stored once. The store's temp files live in ``<root>/.partial/``,
+named after the writing process; one that a killed process left behind is
+removed the next time the store is opened.
 """
 
 from __future__ import annotations
@@ -27,10 +29,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+def write_atomic(path: Path, data: bytes, *, scratch: Path | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename).
+
+    The temp file goes into ``scratch`` (on the same file system as ``path``)
+    when given, else beside ``path``; its name starts with this process's id.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    folder = scratch if scratch is not None else path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.getpid()}.{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -42,11 +50,42 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+SCRATCH = ".partial"
+
+
+def _writer_pid(name: str) -> int | None:
+    head = name.split(".", 2)[1] if name.startswith(".") and name.count(".") >= 2 else ""
+    return int(head) if head.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
 class ArtifactStore:
     """A content-addressed folder of artifacts."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.scratch = root / SCRATCH
+
+    def sweep(self) -> int:
+        """Remove temp files of writers that died mid-write; returns how many."""
+        removed = 0
+        if not self.scratch.is_dir():
+            return removed
+        for entry in self.scratch.iterdir():
+            pid = _writer_pid(entry.name)
+            if pid is not None and not _alive(pid):
+                entry.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def path_for(self, sha256: str, ext: str) -> Path:
         """Where the artifact with this hash and extension lives."""
@@ -60,7 +99,7 @@ class ArtifactStore:
         # new receipt would point at bytes that do not match its sha256.
         if path.is_file() and sha256_file(path) == digest:
             return path, digest, False
-        write_atomic(path, data)
+        write_atomic(path, data, scratch=self.scratch)
         return path, digest, True
 
     def intact(self, sha256: str, ext: str) -> bool:

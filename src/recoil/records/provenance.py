@@ -46,11 +46,17 @@ def build_sidecar(receipt: Receipt, artifact: Artifact, created_at: str) -> dict
     return sidecar
 
 
-def write_sidecar(artifact_path: Path, sidecar: dict[str, Any]) -> Path:
-    """Write a sidecar atomically beside its artifact; return its path."""
+def write_sidecar(
+    artifact_path: Path, sidecar: dict[str, Any], *, scratch: Path | None = None
+) -> Path:
+    """Write a sidecar atomically beside its artifact; return its path.
+
+    ``scratch`` is where the temp file goes (the artifact store's, so a crash
+    leaves nothing beside the artifacts).
+    """
     path = sidecar_path(artifact_path)
     text = json.dumps(sidecar, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    write_atomic(path, text.encode())
+    write_atomic(path, text.encode(), scratch=scratch)
     return path
 
 

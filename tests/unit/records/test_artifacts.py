@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,8 +32,9 @@ def test_dispatch_stores_content_addressed(context: DispatchContext, registry: R
     assert artifact.mime == "image/png"
     assert artifact.facts["width"] == 128
     assert artifact.facts["height"] == 72
-    # Atomic writes leave no temp files behind.
-    assert [p.name for p in context.artifacts_dir.rglob(".*")] == []
+    # Atomic writes leave no temp files behind (the scratch folder stays, empty).
+    assert [p.name for p in context.artifacts_dir.rglob(".*")] == [".partial"]
+    assert list((context.artifacts_dir / ".partial").iterdir()) == []
 
 
 def test_identical_outputs_are_stored_once(
@@ -77,3 +81,25 @@ def test_write_atomic_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
         write_atomic(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_bytes() == b"second"
     assert sorted(p.name for p in target.parent.iterdir()) == ["file.bin"]
+
+
+def test_temp_files_of_a_killed_writer_are_swept(tmp_path: Path) -> None:
+    """SPEC 4: a crash mid-write leaves no half-written file among the artifacts; the temp
+    files of a dead writer are removed when the store is opened again, a live one's kept."""
+    store = ArtifactStore(tmp_path / "artifacts")
+    path, _, _ = store.put(b"complete", "bin")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    orphan = store.scratch / f".{dead_pid}.{path.name}.abc123.tmp"
+    orphan.write_bytes(b"half")
+    live = store.scratch / f".{os.getpid()}.{path.name}.def456.tmp"
+    live.write_bytes(b"in progress")
+    assert all(not p.name.endswith(".tmp") for p in path.parent.iterdir())
+    assert store.sweep() == 1
+    assert not orphan.exists() and live.exists()
+    assert path.read_bytes() == b"complete"
