@@ -40,7 +40,7 @@ from recoil.model.requests import AudioRequest, KeyframeRequest, Request, Upscal
 from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
 from recoil.providers.http import (
     Boundary,
-    default_timeout,
+    HostedProvider,
     inline_files,
     merge_params,
     mime_for,
@@ -61,25 +61,14 @@ _STATES = {
 }
 
 
-class FalProvider:
+class FalProvider(HostedProvider):
     """fal's queue API (see the module docstring)."""
 
     name = "fal"
     version = "fal-queue-1"
     poll_interval_s = 0.5
-
-    def __init__(self, config: ProviderConfig) -> None:
-        options = config.options
-        self.config = config
-        self.base_url = str(options.get("base_url", "https://queue.fal.run")).rstrip("/")
-        self.models: Mapping[str, str] = dict(options.get("models", {}))
-        self._key = config.secret("FAL_KEY")
-        self._boundary = Boundary("fal", (self._key,) if self._key else ())
-        self._client = httpx.AsyncClient(timeout=default_timeout(options))
-
-    def model_for(self, request: Request) -> str:
-        """The request's model, else the one configured for its modality."""
-        return request.model or self.models.get(request.modality, "")
+    default_base_url = "https://queue.fal.run"
+    key_variable = "FAL_KEY"
 
     def validate(self, request: Request) -> None:
         """A model must be known for the request."""
@@ -101,7 +90,7 @@ class FalProvider:
     async def preflight(self) -> list[str]:
         """The key must be set and every configured model named."""
         problems = []
-        if not self._key:
+        if not self._secret:
             problems.append(
                 "fal needs FAL_KEY: export FAL_KEY=... or add it to "
                 "~/.config/recoil/credentials.toml"
@@ -180,7 +169,7 @@ class FalProvider:
         await self._client.aclose()
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Key {self._key}"} if self._key else {}
+        return {"Authorization": f"Key {self._secret}"} if self._secret else {}
 
     async def _result(self, job: Job) -> JobState:
         model = str(job.handle.get("model", ""))

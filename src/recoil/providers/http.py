@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from recoil.errors import ProviderError
+from recoil.model.requests import Request
+from recoil.providers.base import ProviderConfig
 from recoil.records.redact import redact_text
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
@@ -173,6 +175,32 @@ class Boundary:
             raise self.status_error(response, what="download")
         content_type = response.headers.get("content-type", "").split(";")[0].strip()
         return response.content, content_type
+
+
+class HostedProvider:
+    """What the hosted-API adapters (fal, Replicate) share: their settings and client.
+
+    Options: ``base_url`` (for a test server or a proxy) and ``models``
+    (modality -> model). The key comes from the variable ``key_variable`` in the environment
+    or the credentials file, and the boundary keeps it out of every error.
+    """
+
+    name: str
+    default_base_url: str
+    key_variable: str
+
+    def __init__(self, config: ProviderConfig) -> None:
+        options = config.options
+        self.config = config
+        self.base_url = str(options.get("base_url", self.default_base_url)).rstrip("/")
+        self.models: Mapping[str, str] = dict(options.get("models", {}))
+        self._secret = config.secret(self.key_variable)
+        self._boundary = Boundary(self.name, (self._secret,) if self._secret else ())
+        self._client = httpx.AsyncClient(timeout=default_timeout(options))
+
+    def model_for(self, request: Request) -> str:
+        """The request's model, else the one configured for its modality."""
+        return request.model or self.models.get(request.modality, "")
 
 
 def may_have_been_sent(exc: httpx.HTTPError) -> bool:

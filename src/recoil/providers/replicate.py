@@ -50,8 +50,7 @@ from recoil.model.requests import (
 )
 from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
 from recoil.providers.http import (
-    Boundary,
-    default_timeout,
+    HostedProvider,
     inline_files,
     merge_params,
     mime_for,
@@ -71,25 +70,14 @@ _STATES = {
 _LOOKUP_SKEW_S = 60.0
 
 
-class ReplicateProvider:
+class ReplicateProvider(HostedProvider):
     """Replicate's predictions API (see the module docstring)."""
 
     name = "replicate"
     version = "replicate-v1"
     poll_interval_s = 0.5
-
-    def __init__(self, config: ProviderConfig) -> None:
-        options = config.options
-        self.config = config
-        self.base_url = str(options.get("base_url", "https://api.replicate.com/v1")).rstrip("/")
-        self.models: Mapping[str, str] = dict(options.get("models", {}))
-        self._token = config.secret("REPLICATE_API_TOKEN")
-        self._boundary = Boundary("replicate", (self._token,) if self._token else ())
-        self._client = httpx.AsyncClient(timeout=default_timeout(options))
-
-    def model_for(self, request: Request) -> str:
-        """The request's model, else the one configured for its modality."""
-        return request.model or self.models.get(request.modality, "")
+    default_base_url = "https://api.replicate.com/v1"
+    key_variable = "REPLICATE_API_TOKEN"
 
     def validate(self, request: Request) -> None:
         """A model ``owner/name`` (optionally ``:version``) must be known."""
@@ -108,7 +96,7 @@ class ReplicateProvider:
 
     async def preflight(self) -> list[str]:
         """The token must be set."""
-        if self._token:
+        if self._secret:
             return []
         return [
             "replicate needs REPLICATE_API_TOKEN: export REPLICATE_API_TOKEN=... or add it "
@@ -184,7 +172,7 @@ class ReplicateProvider:
         await self._client.aclose()
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        return {"Authorization": f"Bearer {self._secret}"} if self._secret else {}
 
     def _job(self, prediction: Mapping[str, Any], model: str) -> Job:
         prediction_id = str(prediction.get("id") or "")
