@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from recoil.context import DispatchContext
+from recoil.deadlines import Deadlines
 from recoil.errors import (
     BudgetExceededError,
     DispatchError,
@@ -49,7 +50,7 @@ from recoil.records.cache import LogIndex, request_sha256
 from recoil.records.log import ReceiptLog, read_records
 from recoil.records.provenance import build_sidecar, sidecar_path, write_sidecar
 from recoil.records.receipt import Artifact, Receipt, ReceiptError, ReceiptStatus, Submitted
-from recoil.records.redact import redact, redact_text
+from recoil.records.redact import redact, redact_text, secret_values
 
 _MAX_POLL_INTERVAL_S = 5.0
 
@@ -66,8 +67,11 @@ class Prepared:
     inputs: Mapping[str, str]
     request_sha256: str
     estimate: Cost
-    request_record: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    request_record: Mapping[str, Any]
     """The request as receipts record it (secrets removed), built once per dispatch."""
+    provenance: Mapping[str, Any]
+    """The provenance its receipts record (secrets removed)."""
+    prompt_sha256: str
 
 
 @dataclass(slots=True, kw_only=True)
@@ -103,6 +107,9 @@ class Dispatcher:
         self.spent = 0.0
         self.listeners: list[ReceiptListener] = []
         self._providers: dict[str, Provider] = {}
+        self._routes: dict[tuple[str, str], Provider] = {}
+        """(provider, modality) -> the instance, once the registry has allowed the pair."""
+        self._deadlines = Deadlines()
 
     async def __aenter__(self) -> Dispatcher:
         return self
@@ -112,7 +119,9 @@ class Dispatcher:
 
     async def aclose(self) -> None:
         """Close providers and the receipt log."""
+        self._deadlines.close()
         providers, self._providers = self._providers, {}
+        self._routes.clear()
         for provider in providers.values():
             await provider.aclose()
         self.log.close()
@@ -128,12 +137,18 @@ class Dispatcher:
         return instance
 
     def prepare(
-        self, modality: str, payload: Mapping[str, Any], context: DispatchContext
+        self,
+        modality: str,
+        payload: Mapping[str, Any],
+        context: DispatchContext,
+        *,
+        provenance: Mapping[str, Any] | None = None,
     ) -> Prepared:
         """Validate a dispatch without calling the provider.
 
-        Raises ``UnknownModalityError``, ``PayloadError`` or
-        ``UnknownProviderError``; nothing is written.
+        ``provenance`` (JSON-safe, string keys) is what its receipts record; by
+        default the context's. Raises ``UnknownModalityError``, ``PayloadError``
+        or ``UnknownProviderError``; nothing is written.
         """
         runner = self.registry.runner(modality)
         if isinstance(payload, Mapping) and payload.get("seed") is None:
@@ -142,20 +157,16 @@ class Dispatcher:
             payload = {**payload, "seed": seed}
         request = runner.build(payload)
         provider_name = context.provider_for(modality, request.provider)
-        provider = self.provider(provider_name, modality, context)
+        provider = self._routes.get((provider_name, modality))
+        if provider is None:
+            provider = self._routes[provider_name, modality] = self.provider(
+                provider_name, modality, context
+            )
         provider.validate(request)
-        inputs = _hash_inputs(modality, request)
+        inputs = _hash_inputs(modality, request) if request.input_fields else {}
         model = provider.model_for(request)
         request_dict = request.to_dict()
-        key = request_sha256(
-            modality=modality,
-            provider=provider_name,
-            model=model,
-            request=request_dict,
-            inputs=inputs,
-            seed=request.seed,
-            provider_version=provider.version,
-        )
+        secrets = secret_values()
         return Prepared(
             modality=modality,
             request=request,
@@ -163,9 +174,19 @@ class Dispatcher:
             provider=provider,
             model=model,
             inputs=inputs,
-            request_sha256=key,
+            request_sha256=request_sha256(
+                modality=modality,
+                provider=provider_name,
+                model=model,
+                request=request_dict,
+                inputs=inputs,
+                seed=request.seed,
+                provider_version=provider.version,
+            ),
             estimate=provider.estimate_cost(request),
-            request_record=redact(request_dict),
+            request_record=redact(request_dict, secrets),
+            provenance=redact(context.provenance if provenance is None else provenance, secrets),
+            prompt_sha256=_sha256_text(request.prompt),
         )
 
     def cached(self, prepared: Prepared) -> Receipt | None:
@@ -249,7 +270,7 @@ class Dispatcher:
             status=ReceiptStatus.SUCCEEDED,
             request_sha256=prepared.request_sha256,
             prompt=prepared.request.prompt,
-            prompt_sha256=_sha256_text(prepared.request.prompt),
+            prompt_sha256=prepared.prompt_sha256,
             seed=prepared.request.seed,
             started_us=call.started_us,
             finished_us=max(now_us(), call.started_us),
@@ -257,7 +278,7 @@ class Dispatcher:
             inputs=dict(prepared.inputs),
             artifacts=artifacts,
             cost=state.cost if state.cost is not None else prepared.estimate,
-            provenance=redact(dict(ctx.provenance)),
+            provenance=prepared.provenance,
             eval_scores=dict(state.eval_scores),
             job_id=call.job.job_id,
             run_id=ctx.run_id,
@@ -293,32 +314,37 @@ class Dispatcher:
 
     async def _call_provider(self, call: _Call) -> JobState:
         provider = call.prepared.provider
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = self._deadlines.enter(task, call.context.timeout_s)
         try:
-            async with asyncio.timeout(call.context.timeout_s):
-                if call.job is None:
-                    call.job = await provider.submit(call.prepared.request)
-                    if call.job.result is None:
-                        await self._record_submitted(call, call.job)
-                state = call.job.result or await self._wait(provider, call.job)
-        except TimeoutError:
-            if call.job is not None and call.job.result is None:
-                await _cancel_quietly(provider, call.job)
-            raise ProviderError(
-                f"no answer within {call.context.timeout_s:g} s",
-                retryable=True,
-                error_type="timeout",
-            ) from None
-        except ProviderError:
-            raise
-        except (ConnectionError, OSError) as exc:
-            raise ProviderError(str(exc), retryable=True, error_type=type(exc).__name__) from None
-        except Exception as exc:
+            if call.job is None:
+                call.job = await provider.submit(call.prepared.request)
+                if call.job.result is None:
+                    await self._record_submitted(call, call.job)
+            state = call.job.result or await self._wait(provider, call.job)
+        except BaseException as exc:
+            if self._deadlines.leave(task, cancelling, exc) or isinstance(exc, TimeoutError):
+                if call.job is not None and call.job.result is None:
+                    await _cancel_quietly(provider, call.job)
+                raise ProviderError(
+                    f"no answer within {call.context.timeout_s:g} s",
+                    retryable=True,
+                    error_type="timeout",
+                ) from None
+            if isinstance(exc, ProviderError) or not isinstance(exc, Exception):
+                raise  # a cancellation from outside, or a provider failure as it is
+            if isinstance(exc, ConnectionError | OSError):
+                raise ProviderError(
+                    str(exc), retryable=True, error_type=type(exc).__name__
+                ) from None
             # An adapter bug still ends in a failed receipt: every dispatch has one.
             raise ProviderError(
                 f"the {call.prepared.provider_name} adapter failed: {type(exc).__name__}: {exc}",
                 retryable=False,
                 error_type="adapter_error",
             ) from exc
+        self._deadlines.leave(task, cancelling, None)
         if state.status is not JobStatus.SUCCEEDED:
             error = state.error or ProviderError(
                 f"job {call.job.job_id} ended {state.status.value}",
@@ -429,7 +455,7 @@ class Dispatcher:
             started_us=call.started_us,
             finished_us=max(now_us(), call.started_us),
             cost=Cost(source="reported", detail=f"cache hit of {hit.receipt_id}"),
-            provenance=redact(dict(call.context.provenance)),
+            provenance=call.prepared.provenance,
             cached=True,
             eval_scores=self.index.scores(hit),
             job_id=None,
@@ -458,7 +484,7 @@ class Dispatcher:
             status=ReceiptStatus.FAILED,
             request_sha256=prepared.request_sha256,
             prompt=prepared.request.prompt,
-            prompt_sha256=_sha256_text(prepared.request.prompt),
+            prompt_sha256=prepared.prompt_sha256,
             seed=prepared.request.seed,
             started_us=call.started_us,
             finished_us=max(now_us(), call.started_us),
@@ -466,7 +492,7 @@ class Dispatcher:
             inputs=dict(prepared.inputs),
             # Money spent on a failed call is still recorded.
             cost=Cost(amount=exc.cost, source="reported") if exc.cost else FREE,
-            provenance=redact(dict(call.context.provenance)),
+            provenance=prepared.provenance,
             error=error,
             job_id=call.job.job_id if call.job is not None else None,
             run_id=call.context.run_id,

@@ -19,7 +19,13 @@ def resolve_refs(payload: Mapping[str, Any], workflow: Workflow) -> dict[str, An
     Dicts and lists are copied as they are walked, so the step's own payload is
     never shared with the dispatch.
     """
-    return {k: _resolve(v, workflow) for k, v in payload.items()}
+    return {
+        k: v if type(v) in _ATOMS else _resolve(v, workflow)  # most values are plain
+        for k, v in payload.items()
+    }
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
 
 
 def _resolve(value: Any, workflow: Workflow) -> Any:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import heapq
 import math
 import time
@@ -114,6 +115,7 @@ class Scheduler:
     def _reset(self) -> None:
         self.report = RunReport()
         self._units: list[Unit] = []
+        self._contexts: list[DispatchContext | None] = []
         self._remaining: list[int] = []
         self._ready: dict[str, list[tuple[int, _Node]]] = {}
         self._tasks: dict[asyncio.Task[None], _Node] = {}
@@ -179,6 +181,7 @@ class Scheduler:
         started = time.perf_counter()
         try:
             self._units = list(units)
+            self._contexts = [None] * len(self._units)
             nodes = self._build(self._units)
             for unit in self._units:
                 if unit.take is not None:
@@ -244,28 +247,38 @@ class Scheduler:
         unit = self._units[node.unit]
         step = node.step
         try:
-            node.context = self._step_context(unit, step)
+            ctx = node.context = self._unit_context(node.unit)
+            provenance = {**ctx.provenance, "workflow_step_id": step.step_id}
             payload = resolve_refs(step.payload, unit.workflow)
             if self._reads_files(step.modality, payload):
-                self._prepare_in_thread(node, payload)
+                self._prepare_in_thread(node, payload, provenance)
                 return
-            node.prepared = self.dispatcher.prepare(step.modality, payload, node.context)
+            node.prepared = self.dispatcher.prepare(
+                step.modality, payload, ctx, provenance=provenance
+            )
         except Exception as exc:
             self._fail(node, exc)
             return
         self._queue(node)
 
-    def _step_context(self, unit: Unit, step: WorkflowStep) -> DispatchContext:
+    def _unit_context(self, u: int) -> DispatchContext:
+        """The context a unit's steps dispatch under: its take's seed, its identity."""
+        ctx = self._contexts[u]
+        if ctx is not None:
+            return ctx
+        unit = self._units[u]
         ctx = unit.context
         seed = ctx.seed
-        identity = {"workflow_id": unit.workflow.workflow_id, "workflow_step_id": step.step_id}
+        identity = {"workflow_id": unit.workflow.workflow_id}
         if unit.take is not None:
             identity.update(unit.take.identity())
             if unit.take.seed is not None:
                 seed = unit.take.seed
         provenance = {**unit.workflow.global_provenance, **ctx.provenance, **identity}
-        # replace() validates the derived context again (SPEC section 5).
-        return dataclasses.replace(ctx, provenance=provenance, seed=seed)
+        # replace() validates the derived context again (SPEC section 5); once a unit,
+        # and each step adds only its own id.
+        ctx = self._contexts[u] = dataclasses.replace(ctx, provenance=provenance, seed=seed)
+        return ctx
 
     def _reads_files(self, modality: str, payload: Mapping[str, Any]) -> bool:
         fields = self._input_fields.get(modality)
@@ -274,7 +287,9 @@ class Scheduler:
             fields = self._input_fields[modality] = runner.request_type.input_fields
         return any(payload.get(name) for name in fields)
 
-    def _prepare_in_thread(self, node: _Node, payload: dict[str, Any]) -> None:
+    def _prepare_in_thread(
+        self, node: _Node, payload: dict[str, Any], provenance: dict[str, Any]
+    ) -> None:
         assert node.context is not None
         ctx = node.context
         requested = payload.get("provider")
@@ -284,9 +299,10 @@ class Scheduler:
                 ctx.provider_for(node.step.modality, requested), node.step.modality, ctx
             )
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            None, self.dispatcher.prepare, node.step.modality, payload, ctx
+        prepare = functools.partial(
+            self.dispatcher.prepare, node.step.modality, payload, ctx, provenance=provenance
         )
+        future = loop.run_in_executor(None, prepare)
         self._preparing[future] = node
         future.add_done_callback(self._prepared)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import operator
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 import pydantic
@@ -81,12 +82,13 @@ class Request:
 
     def to_dict(self) -> dict[str, Any]:
         """The request as a JSON-safe dict (``from_dict``'s inverse)."""
-        # dataclasses.asdict is generic and slow; this runs twice per dispatch.
-        data = {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
-        for key, value in data.items():
-            if isinstance(value, tuple):
-                data[key] = list(value)
-        return data
+        # dataclasses.asdict is generic and slow, and this runs on every dispatch.
+        names = _field_names(type(self))
+        atoms = _ATOMS
+        return {
+            name: value if type(value) in atoms else _json_plain(value)
+            for name, value in zip(names, _getter(names)(self), strict=True)
+        }
 
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
@@ -229,19 +231,36 @@ def _field_names(cls: type[Request]) -> tuple[str, ...]:
 
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
+_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """One call that reads every field (``operator.attrgetter`` of them all)."""
+    getter = _GETTERS.get(names)
+    if getter is None:
+        many = operator.attrgetter(*names)
+        getter = _GETTERS[names] = many if len(names) > 1 else (lambda obj: (many(obj),))
+    return getter
+
+
+def _json_plain(value: Any) -> Any:
+    """A deep copy of a field's value as JSON holds it (tuples become lists)."""
+    plain = _plain(value)
+    return list(plain) if type(plain) is tuple else plain
 
 
 def _plain(value: Any) -> Any:
     """A deep copy of a JSON-like value, as ``dataclasses.asdict`` makes it."""
-    if type(value) in _ATOMS or isinstance(value, str | int | float | bool | None):
+    kind = type(value)
+    if kind in _ATOMS:
         return value
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+    if kind is dict or (kind is not tuple and isinstance(value, dict)):
+        return {k: _plain(v) for k, v in value.items()} if value else {}
+    if kind is tuple or isinstance(value, tuple):
+        return tuple(_plain(v) for v in value) if value else ()
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    return copy.deepcopy(value)
+    return value if isinstance(value, str | int | float | bool) else copy.deepcopy(value)
 
 
 def _short(value: Any) -> str:

@@ -37,7 +37,9 @@ def request_sha256(
     ``inputs`` (label -> sha256) is replaced by its hash, so moving or renaming
     an input file keeps the key while changing its content changes it.
     """
-    resolved = {k: v for k, v in request.items() if k not in _ROUTING}
+    resolved = dict(request)
+    for key in _ROUTING:
+        resolved.pop(key, None)
     for label, digest in inputs.items():
         name, _, index = label.partition("[")
         if index:

@@ -8,7 +8,6 @@ is replaced wherever it appears inside a string.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,10 +25,18 @@ _env_cache: tuple[dict[Any, Any], frozenset[str], tuple[str, ...]] | None = None
 """(raw environment, remembered values, secret values) of the last scan."""
 
 
-@functools.lru_cache(maxsize=4096)
+_NAMES: dict[str, bool] = {}
+"""Names already judged (a dict, not ``lru_cache``: this runs for every key written)."""
+
+
 def is_secret_name(name: str) -> bool:
     """True when a key or variable name looks like it holds a secret."""
-    return bool(_SECRET_NAME.search(name))
+    secret = _NAMES.get(name)
+    if secret is None:
+        secret = bool(_SECRET_NAME.search(name))
+        if len(_NAMES) < 65536:
+            _NAMES[name] = secret
+    return secret
 
 
 def remember(values: Iterable[str]) -> None:
@@ -37,7 +44,8 @@ def remember(values: Iterable[str]) -> None:
     _known.update(v for v in values if len(v) >= _MIN_SECRET_LEN)
 
 
-def _secret_values() -> tuple[str, ...]:
+def secret_values() -> tuple[str, ...]:
+    """Every secret value known now (credentials given, secret-named environment variables)."""
     global _env_cache  # noqa: PLW0603 - one process-wide memo of the environment scan
     # Scanning os.environ decodes every variable: too slow for every receipt. The
     # raw bytes mapping compares at C speed, so the scan reruns only on a change.
@@ -55,16 +63,18 @@ def _secret_values() -> tuple[str, ...]:
 
 def redact_text(text: str) -> str:
     """``text`` with every known secret value replaced."""
-    for secret in _secret_values():
+    for secret in secret_values():
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
 
 
-def redact(value: Any) -> Any:
-    """A copy of a JSON-like value with secret keys and secret values removed."""
-    secrets = _secret_values()
-    return _redact(value, secrets)
+def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
+    """A copy of a JSON-like value with secret keys and secret values removed.
+
+    ``secrets`` is :func:`secret_values` taken once for several values.
+    """
+    return _redact(value, secret_values() if secrets is None else secrets)
 
 
 _ATOMS = frozenset({int, float, bool, type(None)})
@@ -95,14 +105,16 @@ def _clean(value: Any) -> bool:
     """True when no key below ``value`` names a secret (the check when no secret values
     are known, so that strings need no scan)."""
     kind = type(value)
-    if kind in _ATOMS or kind is str:
-        return True
     if kind is dict:
         for key, item in value.items():
-            if type(item) is str and type(key) is str and is_secret_name(key):
+            kind = type(item)
+            if kind is str:
+                if type(key) is str and is_secret_name(key):
+                    return False
+            elif kind not in _ATOMS and not _clean(item):
                 return False
-            if type(item) not in _ATOMS and type(item) is not str and not _clean(item):
-                return False
+        return True
+    if kind in _ATOMS or kind is str:
         return True
     if kind is list or kind is tuple:
         return all(_clean(item) for item in value)
