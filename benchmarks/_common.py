@@ -150,9 +150,11 @@ def run_recoil(
     """Run the workflows through a fresh Dispatcher + Scheduler and time it.
 
     With ``store``, the project store (SQLite) indexes every receipt too, the way
-    ``recoil run`` does: the receipts are durable in the log as they come, and
-    the store reads the log's new tail in one pass when the run's wave ends.
-    That pass is inside the measured time. ``provider_limit`` bounds the noop
+    ``recoil run`` does: the receipts are durable in the log as they come; a
+    follower process indexes the log as it grows (for runs of 2,000 steps or
+    more), and the store reads whatever is left in one pass when the run ends.
+    Starting and stopping the follower and that last pass are inside the
+    measured time. ``provider_limit`` bounds the noop
     provider's calls in flight; ``concurrency`` bounds steps running, from
     ``pre_step`` until their receipt is durable.
     """
@@ -171,9 +173,13 @@ def run_recoil(
                 from recoil.store import ProjectStore
 
                 opened = ProjectStore.open(project)
+            steps = sum(len(w.steps) for w in workflows)
             start = time.perf_counter()
-            report = await scheduler.run(units)
-            if opened is not None:
+            if opened is None:
+                report = await scheduler.run(units)
+            else:
+                with opened.following(steps):
+                    report = await scheduler.run(units)
                 opened.reconcile()
             seconds = time.perf_counter() - start
             if opened is not None:

@@ -31,6 +31,7 @@ from recoil.errors import (
     PayloadError,
     ProviderError,
     StateError,
+    StoreError,
 )
 from recoil.model.ids import new_id, now_us, utc_now_iso
 from recoil.model.requests import Request
@@ -82,7 +83,7 @@ class _Call:
     context: DispatchContext
     receipt_id: str
     attempt: int
-    started_us: int = dataclasses.field(default_factory=now_us)
+    started_us: int
     job: Job | None = None
     on_call_done: Callable[[], None] | None = None
 
@@ -151,7 +152,7 @@ class Dispatcher:
         or ``UnknownProviderError``; nothing is written.
         """
         runner = self.registry.runner(modality)
-        if isinstance(payload, Mapping) and payload.get("seed") is None:
+        if (type(payload) is dict or isinstance(payload, Mapping)) and payload.get("seed") is None:
             # Seeding the payload, not the request, validates it once instead of twice.
             seed = context.seed if context.seed is not None else random.randrange(2**31)
             payload = {**payload, "seed": seed}
@@ -234,83 +235,129 @@ class Dispatcher:
         before outputs are stored and the receipt written: the scheduler gives
         the provider's slot to the next call then. It is not called on failure.
         """
+        receipt = await self._outcome(prepared, context, attempt, on_call_done)
+        await self.log.append_async(receipt.to_dict())
+        self._logged(receipt)
+        return receipt
+
+    async def send_then(
+        self,
+        prepared: Prepared,
+        context: DispatchContext,
+        *,
+        attempt: int,
+        on_call_done: Callable[[], None] | None,
+        on_durable: Callable[[Receipt, StoreError | None], None],
+    ) -> Receipt:
+        """Like :meth:`send`, but return once the receipt is queued for the log.
+
+        ``on_durable(receipt, None)`` is called on the event loop once the
+        receipt is on disk (``on_durable(receipt, error)`` if the write failed);
+        until then the receipt is not in :attr:`index`. A failed dispatch still
+        raises ``DispatchError`` with its receipt already on disk. This is the
+        scheduler's path: thousands of steps learn of their receipts from one
+        group commit without a future and a task wakeup each.
+        """
+        receipt = await self._outcome(prepared, context, attempt, on_call_done)
+
+        def durable(error: StoreError | None) -> None:
+            if error is None:
+                self._logged(receipt)
+            on_durable(receipt, error)
+
+        self.log.append_then(receipt.to_dict(), durable)
+        return receipt
+
+    async def _outcome(
+        self,
+        prepared: Prepared,
+        context: DispatchContext,
+        attempt: int,
+        on_call_done: Callable[[], None] | None,
+    ) -> Receipt:
+        """The succeeded (or cache hit) receipt of a dispatch, not yet logged.
+
+        A failure is logged here, durably, and raised as ``DispatchError``.
+        """
         ctx = context
-        modality = prepared.modality
         call = _Call(
             prepared=prepared,
             context=ctx,
             receipt_id=new_id("r"),
             attempt=attempt,
+            started_us=now_us(),
             on_call_done=on_call_done,
         )
-        if ctx.use_cache and prepared.request_sha256 in self.index.succeeded:
+        key = prepared.request_sha256
+        if ctx.use_cache and key in self.index.succeeded:
             # Checking a hit re-hashes its files: off the event loop.
             hit = await asyncio.to_thread(self.cached, prepared)
             if hit is not None:
-                return await self._record_cached(call, hit)
-        open_job = self.index.open_jobs.get(prepared.request_sha256)
+                return self._cached_receipt(call, hit)
+        open_job = self.index.open_jobs.get(key)
         if open_job is not None:
             # A crashed run's job: poll it again instead of paying for it twice.
             call.receipt_id = open_job.receipt_id
             call.job = Job(job_id=open_job.job_id, handle=open_job.handle)
-        else:
-            self._check_budget(prepared, ctx)
+        elif ctx.budget is not None:
+            self._check_budget(prepared, ctx.budget)
         try:
-            state, artifacts = await self._execute(call)
+            state = await self._call_provider(call)
+            if on_call_done is not None:
+                on_call_done()
+            if state.outputs:
+                # Probing, embedding, hashing and writing files is heavy: off the event loop.
+                artifacts = await asyncio.to_thread(
+                    self._store_outputs, prepared, state.outputs, ctx
+                )
+            elif prepared.request.outputs_required:
+                raise ProviderError(
+                    "the provider reported success but returned no output",
+                    retryable=False,
+                    error_type="invalid_output",
+                )
+            else:
+                artifacts = {}
         except ProviderError as exc:
-            receipt = self._failed(call, exc)
-            await self._append(receipt)
-            raise DispatchError(receipt) from None
+            failed = self._failed(call, exc)
+            await self.log.append_async(failed.to_dict())
+            self._logged(failed)
+            raise DispatchError(failed) from None
         assert call.job is not None
+        finished = now_us()
         receipt = Receipt(
             receipt_id=call.receipt_id,
-            modality=modality,
+            modality=prepared.modality,
             provider=prepared.provider_name,
             model=state.model or prepared.model,
             status=ReceiptStatus.SUCCEEDED,
-            request_sha256=prepared.request_sha256,
+            request_sha256=key,
             prompt=prepared.request.prompt,
             prompt_sha256=prepared.prompt_sha256,
             seed=prepared.request.seed,
             started_us=call.started_us,
-            finished_us=max(now_us(), call.started_us),
+            finished_us=finished if finished > call.started_us else call.started_us,
             request=prepared.request_record,
-            inputs=dict(prepared.inputs),
+            inputs=prepared.inputs,
             artifacts=artifacts,
             cost=state.cost if state.cost is not None else prepared.estimate,
             provenance=prepared.provenance,
-            eval_scores=dict(state.eval_scores),
+            eval_scores=dict(state.eval_scores) if state.eval_scores else {},
             job_id=call.job.job_id,
             run_id=ctx.run_id,
             attempt=attempt,
         )
-        if receipt.artifacts:
+        if artifacts:
             await asyncio.to_thread(self._write_sidecars, receipt)
-        await self._append(receipt)
         return receipt
 
-    def _check_budget(self, prepared: Prepared, ctx: DispatchContext) -> None:
-        if ctx.budget is None:
-            return
-        if self.spent + prepared.estimate.amount > ctx.budget + 1e-9:
+    def _check_budget(self, prepared: Prepared, budget: float) -> None:
+        if self.spent + prepared.estimate.amount > budget + 1e-9:
             raise BudgetExceededError(
                 f"{prepared.modality} via {prepared.provider_name} would cost about "
                 f"{prepared.estimate.amount:.4f} {prepared.estimate.currency}; "
-                f"spent {self.spent:.4f} of budget {ctx.budget:.4f}"
+                f"spent {self.spent:.4f} of budget {budget:.4f}"
             )
-
-    async def _execute(self, call: _Call) -> tuple[JobState, dict[str, Artifact]]:
-        """Submit (or resume), wait and store; every failure comes out as a ProviderError."""
-        state = await self._call_provider(call)
-        if call.on_call_done is not None:
-            call.on_call_done()
-        if not state.outputs:
-            return state, self._store_outputs(call.prepared, state.outputs, call.context)
-        # Probing, embedding, hashing and writing files is heavy: off the event loop.
-        stored = await asyncio.to_thread(
-            self._store_outputs, call.prepared, state.outputs, call.context
-        )
-        return state, stored
 
     async def _call_provider(self, call: _Call) -> JobState:
         provider = call.prepared.provider
@@ -379,14 +426,6 @@ class Dispatcher:
     def _store_outputs(
         self, prepared: Prepared, outputs: tuple[Output, ...], ctx: DispatchContext
     ) -> dict[str, Artifact]:
-        if not outputs:
-            if prepared.request.outputs_required:
-                raise ProviderError(
-                    "the provider reported success but returned no output",
-                    retryable=False,
-                    error_type="invalid_output",
-                )
-            return {}
         kind = prepared.request.expected_output
         if kind is not None and not any(o.mime.startswith(f"{kind}/") for o in outputs):
             got = ", ".join(o.mime for o in outputs)
@@ -448,8 +487,8 @@ class Dispatcher:
         await self.log.append_async(record.to_dict())
         self.index.add(record)
 
-    async def _record_cached(self, call: _Call, hit: Receipt) -> Receipt:
-        receipt = dataclasses.replace(
+    def _cached_receipt(self, call: _Call, hit: Receipt) -> Receipt:
+        return dataclasses.replace(
             hit,
             receipt_id=call.receipt_id,
             started_us=call.started_us,
@@ -463,8 +502,6 @@ class Dispatcher:
             attempt=call.attempt,
             request=call.prepared.request_record,
         )
-        await self._append(receipt)
-        return receipt
 
     def _failed(self, call: _Call, exc: ProviderError) -> Receipt:
         prepared = call.prepared
@@ -499,8 +536,8 @@ class Dispatcher:
             attempt=call.attempt,
         )
 
-    async def _append(self, receipt: Receipt) -> None:
-        await self.log.append_async(receipt.to_dict())
+    def _logged(self, receipt: Receipt) -> None:
+        """Account for a receipt now on disk: index, spend, listeners."""
         self.index.add(receipt)
         self.spent += receipt.cost.amount
         for listener in self.listeners:

@@ -44,7 +44,7 @@ from typing import Any
 
 from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher, Prepared
-from recoil.errors import BudgetExceededError, DispatchError, StateError
+from recoil.errors import BudgetExceededError, DispatchError, StateError, StoreError
 from recoil.execution.collector import fewer_collections
 from recoil.execution.policy import Limits, ProviderGates, RetryPolicy
 from recoil.execution.refs import resolve_refs
@@ -82,11 +82,12 @@ class _Node:
     """Budget held by this step's call in flight."""
     calling: bool = False
     """Whether the step's provider call holds one of its provider's slots."""
-
-    @property
-    def provider(self) -> str:
-        assert self.prepared is not None
-        return self.prepared.provider_name
+    provider: str = ""
+    """The provider its prepared dispatch goes to (set when it is queued)."""
+    logging: bool = False
+    """Whether its receipt is queued for the log and not yet on disk."""
+    held: bool = False
+    """Whether it holds a global slot (from its start until its step is done)."""
 
 
 class Scheduler:
@@ -119,6 +120,8 @@ class Scheduler:
         self._remaining: list[int] = []
         self._ready: dict[str, list[tuple[int, _Node]]] = {}
         self._tasks: dict[asyncio.Task[None], _Node] = {}
+        self._logging = 0
+        """Steps whose receipts are queued for the log, not yet on disk."""
         self._busy = 0
         self._backlog: deque[_Node] = deque()
         self._preparing: dict[asyncio.Future[Prepared], _Node] = {}
@@ -285,7 +288,7 @@ class Scheduler:
         if fields is None:
             runner = self.dispatcher.registry.runner(modality)
             fields = self._input_fields[modality] = runner.request_type.input_fields
-        return any(payload.get(name) for name in fields)
+        return bool(fields) and any(payload.get(name) for name in fields)
 
     def _prepare_in_thread(
         self, node: _Node, payload: dict[str, Any], provenance: dict[str, Any]
@@ -319,7 +322,9 @@ class Scheduler:
         self._queue(node)
 
     def _queue(self, node: _Node) -> None:
-        heapq.heappush(self._ready.setdefault(node.provider, []), (node.order, node))
+        assert node.prepared is not None
+        node.provider = provider = node.prepared.provider_name
+        heapq.heappush(self._ready.setdefault(provider, []), (node.order, node))
         self._wake.set()
 
     # -- the loop ----------------------------------------------------------------
@@ -334,6 +339,7 @@ class Scheduler:
                 self._prepare_ahead()
             if self._stopping or not (
                 self._tasks
+                or self._logging
                 or self._retries
                 or self._preparing
                 or self._backlog
@@ -444,16 +450,17 @@ class Scheduler:
     def _start(self, node: _Node, loop: asyncio.AbstractEventLoop) -> None:
         step = node.step
         if node.attempts == 0:
-            self._call(self.hooks.pre_step, step)
-            if self._hook_error is not None:
-                return  # the step was not started: it stays pending
+            if self.hooks.pre_step is not None:
+                self._call(self.hooks.pre_step, step)
+                if self._hook_error is not None:
+                    return  # the step was not started: it stays pending
             step.started_us = now_us()
         step.status = StepStatus.RUNNING
         step.attempts += 1
         node.attempts += 1
         self.report.attempts += 1
         self._busy += 1
-        node.calling = True
+        node.held = node.calling = True
         self._gates.started(node.provider, loop.time())
         if node.context is not None and node.context.budget is not None:
             node.reserved = node.prepared.estimate.amount if node.prepared else 0.0
@@ -477,12 +484,22 @@ class Scheduler:
                 self._start_ready()
 
     def _released(self, task: asyncio.Task[None]) -> None:
-        """Give the step's slots and budget back, whatever way its task ended."""
+        """The step's task ended: give its slots and budget back, unless its receipt
+        is still on its way to disk (then :meth:`_logged` does)."""
         node = self._tasks.pop(task)
-        self._busy -= 1
         if node.calling:
             node.calling = False
             self._gates.finished(node.provider)
+        if task.cancelled() and node.step.status is StepStatus.RUNNING:
+            node.step.status = StepStatus.PENDING
+        if not node.logging:
+            self._release(node)
+
+    def _release(self, node: _Node) -> None:
+        if not node.held:
+            return
+        node.held = False
+        self._busy -= 1
         if node.reserved:
             self._reserved = max(0.0, self._reserved - node.reserved)
             node.reserved = 0.0
@@ -490,19 +507,18 @@ class Scheduler:
                 parked, self._parked = self._parked, []
                 for other in parked:
                     self._queue(other)
-        if task.cancelled() and node.step.status is StepStatus.RUNNING:
-            node.step.status = StepStatus.PENDING
         self._wake.set()
 
     async def _attempt(self, node: _Node) -> None:
         step = node.step
         assert node.prepared is not None and node.context is not None
         try:
-            receipt = await self.dispatcher.send(
+            await self.dispatcher.send_then(
                 node.prepared,
                 node.context,
                 attempt=step.attempts,
                 on_call_done=lambda: self._call_done(node),
+                on_durable=lambda receipt, error: self._logged(node, receipt, error),
             )
         except BudgetExceededError as exc:
             # Reported costs outran the estimates: leave the step for a later run.
@@ -522,8 +538,21 @@ class Scheduler:
             # broken store or adapter. The step fails; the rest of the run goes on.
             self._fail(node, exc)
         else:
-            self._call(self.on_receipt, step, receipt)
+            # The step holds its global slot until the receipt is on disk (_logged).
+            node.logging = True
+            self._logging += 1
+
+    def _logged(self, node: _Node, receipt: Receipt, error: StoreError | None) -> None:
+        """The step's receipt reached the disk (or could not): the step is done."""
+        node.logging = False
+        self._logging -= 1
+        if error is not None:
+            self._fail(node, error)
+        else:
+            if self.on_receipt is not None:
+                self._call(self.on_receipt, node.step, receipt)
             self._succeed(node, receipt)
+        self._release(node)
 
     # -- outcomes ------------------------------------------------------------------
 
@@ -535,7 +564,8 @@ class Scheduler:
         step.finished_us = now_us()
         self.report.succeeded += 1
         self.report.cached += receipt.cached
-        self._call(self.hooks.post_step, step)
+        if self.hooks.post_step is not None:
+            self._call(self.hooks.post_step, step)
         for child in node.dependents:
             child.waiting -= 1
             ready = child.waiting == 0 and child.step.status is StepStatus.PENDING
@@ -611,6 +641,7 @@ class Scheduler:
             self._cancel_after(self._stop_grace)
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+        await self.dispatcher.log.flushed()
         if self._preparing:
             await asyncio.wait(set(self._preparing))
 
@@ -635,6 +666,8 @@ class Scheduler:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+        # Receipts already queued are written whatever happens; their steps are done.
+        await self.dispatcher.log.flushed()
 
     def _close(self) -> None:
         for handle in self._retries:

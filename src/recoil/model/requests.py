@@ -189,7 +189,7 @@ def build_request(
 
     Raises :class:`PayloadError` naming the first invalid field.
     """
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise PayloadError(
             modality, "<payload>", f"expected a mapping, got {type(payload).__name__}"
         )
@@ -197,9 +197,9 @@ def build_request(
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in payload.items():
-        if not isinstance(key, str):
+        if type(key) is not str and not isinstance(key, str):
             raise PayloadError(modality, repr(key), "field names must be strings")
-        if isinstance(value, Mapping) and "$step" in value:
+        if type(value) not in _ATOMS and isinstance(value, Mapping) and "$step" in value:
             raise PayloadError(modality, key, "unresolved step reference; run it inside a Workflow")
         (fields if key in known else extra)[key] = value
     if extra:

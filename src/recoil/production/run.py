@@ -224,11 +224,14 @@ class _Run:
                 units = [
                     Unit(workflow=t.workflow, context=self.context, take=t) for _, _, t in wave
                 ]
+                steps = sum(s.status is StepStatus.PENDING for u in units for s in u.workflow.steps)
                 try:
-                    report = await scheduler.run(units, grace_s=self.options.grace_s)
+                    # A long wave's receipts are indexed by a second process as they come.
+                    with self.store.following(steps):
+                        report = await scheduler.run(units, grace_s=self.options.grace_s)
                 finally:
                     self._flush()
-                    self.store.reconcile()  # index this wave's receipts in one pass
+                    self.store.reconcile()  # index the rest of this wave's receipts
                 total = _merge(total, report)
                 if report.interrupted:
                     break

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,6 +26,9 @@ from recoil.errors import StoreError
 from recoil.records.receipt import Record, record_from_dict
 
 log = logging.getLogger(__name__)
+
+Durable = Callable[[StoreError | None], None]
+"""Called once a queued record is on disk: with ``None``, or with the write's error."""
 
 
 def encode_line(record: Mapping[str, Any]) -> bytes:
@@ -43,7 +46,7 @@ class ReceiptLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.torn = _set_aside_torn_tail(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._pending: list[tuple[bytes, Durable]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     def close(self) -> None:
@@ -58,30 +61,53 @@ class ReceiptLog:
 
     async def append_async(self, record: Mapping[str, Any]) -> None:
         """Append one record; returns once it is on disk (group commit)."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((encode_line(record), done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush_loop())
-        # No shield needed: a cancelled caller cancels only its own future; the
-        # line is still written, and the flusher skips futures already done.
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def settle(error: StoreError | None) -> None:
+            # A cancelled caller cancels only its own future; the line is still written.
+            if not done.done():
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+        self.append_then(record, settle)
         await done
+
+    def append_then(self, record: Mapping[str, Any], durable: Durable) -> None:
+        """Queue one record for the next group commit; ``durable`` is called once it is on disk.
+
+        ``durable(None)`` runs on the event loop after the fsync that made the line
+        durable, ``durable(error)`` if the write failed. It is how a caller with
+        many records in flight learns of each without a future and a task wakeup
+        apiece; it must not raise.
+        """
+        self._pending.append((encode_line(record), durable))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def flushed(self) -> None:
+        """Return once every record queued so far is on disk (or failed)."""
+        while self._flusher is not None and not self._flusher.done():
+            # Shielded: a caller that gives up must not stop others' records being written.
+            await asyncio.shield(self._flusher)
 
     async def _flush_loop(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            data = b"".join(line for line, _ in batch)
+            data = b"".join([line for line, _ in batch])
+            error: StoreError | None = None
             try:
                 await asyncio.to_thread(self._write, data)
             except OSError as exc:
                 error = StoreError(f"cannot write {self.path}: {exc}")
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(error)
-                continue
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_result(None)
+            except StoreError as exc:
+                error = exc
+            for _, durable in batch:
+                try:
+                    durable(error)
+                except Exception:
+                    log.exception("a receipt log listener failed")
 
     def _write(self, data: bytes) -> None:
         if self._fd < 0:

@@ -137,7 +137,7 @@ class Receipt:
             raise ValueError("receipt finished_us is before started_us")
         if (self.status is ReceiptStatus.FAILED) != (self.error is not None):
             raise ValueError("a receipt has an error exactly when its status is failed")
-        bad = [k for k, v in self.eval_scores.items() if not math.isfinite(v)]
+        bad = self.eval_scores and [k for k, v in self.eval_scores.items() if not math.isfinite(v)]
         if bad:
             # JSON has no inf or nan: such a score could not be logged and read back.
             raise ValueError(f"eval scores must be finite numbers; {', '.join(bad)} is not")
@@ -156,7 +156,7 @@ class Receipt:
             "modality": self.modality,
             "provider": self.provider,
             "model": self.model,
-            "status": self.status.value,
+            "status": self.status,  # a StrEnum: written as its value
             "request_sha256": self.request_sha256,
             "prompt": self.prompt,
             "prompt_sha256": self.prompt_sha256,

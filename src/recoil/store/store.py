@@ -16,8 +16,9 @@ and the id of its receipt; loading joins them back, so a loaded project equals
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ from recoil.store.engine import (
     resolve_url,
     shown_url,
 )
+from recoil.store.follower import LogFollower
 from recoil.store.lines import add_chunk
 from recoil.store.migrations import migrate
 from recoil.store.schema import dumps, loads
@@ -48,6 +50,9 @@ log = logging.getLogger(__name__)
 RECEIPTS_FILE = "receipts.jsonl"
 CHUNK_BYTES = 1 << 20
 """Bytes of the receipt log indexed per transaction while reconciling."""
+FOLLOW_MIN_RECORDS = 2000
+"""Receipts a run must be expected to write before :meth:`ProjectStore.following` starts a
+process (about half a second of another core's time)."""
 
 SpendKey = Literal["provider", "modality", "scene", "run"]
 _SPEND_COLUMNS = {
@@ -69,11 +74,14 @@ class ProjectStore:
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
 
     @classmethod
-    def open(cls, project_dir: Path, *, url: str | None = None) -> ProjectStore:
+    def open(
+        cls, project_dir: Path, *, url: str | None = None, reconcile: bool = True
+    ) -> ProjectStore:
         """Open (creating or upgrading as needed) the store of ``project_dir``, then reconcile.
 
         ``url`` None falls back to ``RECOIL_DATABASE_URL``, then to
-        ``project_dir/recoil.db`` (SQLite).
+        ``project_dir/recoil.db`` (SQLite). ``reconcile=False`` skips the
+        reconcile (for a process that only indexes the log).
         """
         project_dir = Path(project_dir)
         resolved = resolve_url(project_dir, url)
@@ -84,7 +92,8 @@ class ProjectStore:
             migrate(engine)
             store = cls(engine, project_dir=project_dir, project_id=project_id(project_dir))
             store._register()
-            store.reconcile()
+            if reconcile:
+                store.reconcile()
         except OperationalError as exc:
             engine.dispose()
             raise StoreError(
@@ -401,13 +410,30 @@ class ProjectStore:
         Reads only the log's new tail (see :mod:`recoil.store.tail`), then
         calls :meth:`reattach`.
         """
-        mark = self._mark()
-        count = 0
-        with LogTail(self.project_dir / RECEIPTS_FILE, mark) as tail:
-            if not (tail.empty and tail.start == mark.offset):
-                count = self._index_tail(tail, mark)
+        count = self.index_log()
         self.reattach()
         return count
+
+    def index_log(self) -> int:
+        """Index the log's new tail, and nothing else; returns how many records."""
+        mark = self._mark()
+        with LogTail(self.project_dir / RECEIPTS_FILE, mark) as tail:
+            if tail.empty and tail.start == mark.offset:
+                return 0
+            return self._index_tail(tail, mark)
+
+    def following(self, records: int) -> AbstractContextManager[object]:
+        """While the block runs, index the log from a second process (:mod:`.follower`).
+
+        Only worth a process start for a run expected to write ``records`` >=
+        :data:`FOLLOW_MIN_RECORDS` receipts, and only with a core to spare;
+        otherwise a no-op. Leaving the block stops the follower; call
+        :meth:`reconcile` after it for the last lines.
+        """
+        if records < FOLLOW_MIN_RECORDS or (os.cpu_count() or 1) < 2:
+            return nullcontext()
+        url = self._engine.url.render_as_string(hide_password=False)
+        return LogFollower(self.project_dir, url)
 
     def _index_tail(self, tail: LogTail, mark: LogMark) -> int:
         count = 0

@@ -182,3 +182,52 @@ def test_closed_log_refuses_appends(tmp_path: Path) -> None:
     log.close()
     with pytest.raises(StoreError, match="closed"):
         log.append(submitted(1))
+
+
+def test_append_then_calls_back_once_the_line_is_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each queued record's callback runs after the fsync that made its line durable."""
+    path = tmp_path / "receipts.jsonl"
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.append(path.stat().st_size)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    seen: list[tuple[int, int, StoreError | None]] = []
+
+    async def scenario() -> None:
+        with ReceiptLog(path) as log:
+            for n in range(20):
+                line_end = len(b"".join(encode_line(submitted(k)) for k in range(n + 1)))
+                log.append_then(
+                    submitted(n),
+                    lambda error, end=line_end: seen.append((end, synced[-1], error)),
+                )
+            await log.flushed()
+
+    asyncio.run(scenario())
+    assert len(seen) == 20
+    assert all(error is None and end <= durable for end, durable, error in seen)
+    assert [r.receipt_id for r in read_records(path)] == [f"r_{n}" for n in range(20)]
+
+
+def test_append_then_reports_a_failed_write(tmp_path: Path) -> None:
+    """A write that fails reaches every queued record's callback as a StoreError."""
+    errors: list[StoreError | None] = []
+
+    async def scenario() -> None:
+        log = ReceiptLog(tmp_path / "receipts.jsonl")
+        log.close()
+        for n in range(3):
+            log.append_then(submitted(n), errors.append)
+        await log.flushed()
+        with pytest.raises(StoreError, match="closed"):
+            await log.append_async(submitted(9))
+
+    asyncio.run(scenario())
+    assert len(errors) == 3
+    assert all(isinstance(e, StoreError) and "closed" in str(e) for e in errors)
