@@ -14,8 +14,9 @@ workflow, each step depending on the one before), N = 1,000 and 10,000.
   its record too is durable before dependents start (best of 2 and 16 threads).
 - dask (scheduler only): the same graph, each task a no-op: Dask's own
   overhead, with nothing durable, for reference.
-  The project store (SQLite) indexes every receipt as ``recoil run`` does: it
-  reads the log's new tail in one pass at the end of the run, inside the time.
+  The project store (SQLite) indexes every receipt as ``recoil run`` does: a
+  follower process indexes the log as it grows, on the other core, and the
+  store reads whatever is left in one pass at the end, inside the time.
 - ray (N = 1,000 only, with --ray): the same chains as Ray tasks doing the
   equivalent work; each worker opens the log for append.
 

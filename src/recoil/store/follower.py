@@ -50,7 +50,7 @@ class LogFollower:
         env = {**os.environ, DATABASE_URL_ENV: self._url}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "recoil.store.follower", str(self.project_dir)],
+                [sys.executable, "-m", "recoil.store", str(self.project_dir)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 env=env,
@@ -82,7 +82,10 @@ class LogFollower:
 
 
 def follow(project_dir: Path) -> None:
-    """Index ``project_dir``'s log as it grows until stdin closes (the child's loop)."""
+    """Index ``project_dir``'s log as it grows until stdin closes (the child's loop).
+
+    Meant for ``python -m recoil.store``, which exits the process right after.
+    """
     from recoil.errors import StoreError
     from recoil.store.store import ProjectStore
 
@@ -99,14 +102,9 @@ def follow(project_dir: Path) -> None:
         # The run goes on; its closing reconcile indexes everything (or says why not).
         log.warning("the store's log follower stopped: %s", exc)
         return
-    try:
-        while not stopped.is_set():
-            if store.index_log() == 0:
-                stopped.wait(POLL_S)
-    finally:
-        store.close()
-
-
-if __name__ == "__main__":
-    logging.basicConfig(format="recoil store follower: %(message)s")
-    follow(Path(sys.argv[1]))
+    while not stopped.is_set():
+        if store.index_log() == 0:
+            stopped.wait(POLL_S)
+    # Not closed: closing SQLite's last connection checkpoints the WAL (a third of a
+    # second for a long run), and the run waits for this process. The process exits
+    # now; the run's own connection checkpoints later.
