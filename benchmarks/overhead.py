@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,8 @@ def child_recoil(n: int) -> dict[str, Any]:
         cpu = time.process_time()
         timed = run_recoil(workflows, project, 256, registry, store=True)
         cpu = time.process_time() - cpu
+        rss_mb = peak_rss_mb()  # the run's peak, before the checks below read everything back
+        follower_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         durable = sum(
             isinstance(r, Receipt) and r.succeeded for r in read_records(project / "receipts.jsonl")
         )
@@ -94,7 +97,8 @@ def child_recoil(n: int) -> dict[str, Any]:
     return {
         "us": timed.seconds / n * 1e6,
         "cpu_us": cpu / n * 1e6,
-        "rss_mb": peak_rss_mb(),
+        "rss_mb": rss_mb,
+        "follower_mb": follower_mb,
         "durable": durable,
         "indexed": indexed,
     }
@@ -198,7 +202,8 @@ def main() -> int:
         print(f"overhead, N={n:,} ({n // 10} chains of 10):")
         print(
             f"  recoil         {recoil['us']:7.1f} us/step wall, "
-            f"{recoil['cpu_us']:.1f} us/step CPU, peak RSS {recoil['rss_mb']:.0f} MB, "
+            f"{recoil['cpu_us']:.1f} us/step CPU, peak RSS {recoil['rss_mb']:.0f} MB "
+            f"(store follower process {recoil['follower_mb']:.0f} MB), "
             f"{recoil['durable']:,} receipts durable, {recoil['indexed']:,} in the store"
         )
         print(
