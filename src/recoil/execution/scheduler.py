@@ -66,6 +66,10 @@ __all__ = [
 ]
 
 
+LOOKAHEAD = 2
+"""Prepared steps waiting to start, at most, in global slots (the scheduler's look-ahead)."""
+
+
 @dataclass(slots=True, eq=False)
 class _Node:
     unit: int
@@ -119,6 +123,8 @@ class Scheduler:
         self._contexts: list[DispatchContext | None] = []
         self._remaining: list[int] = []
         self._ready: dict[str, list[tuple[int, _Node]]] = {}
+        self._waiting = 0
+        """Steps in ``_ready``: prepared, waiting to start."""
         self._tasks: dict[asyncio.Task[None], _Node] = {}
         self._logging = 0
         """Steps whose receipts are queued for the log, not yet on disk."""
@@ -325,6 +331,7 @@ class Scheduler:
         assert node.prepared is not None
         node.provider = provider = node.prepared.provider_name
         heapq.heappush(self._ready.setdefault(provider, []), (node.order, node))
+        self._waiting += 1
         self._wake.set()
 
     # -- the loop ----------------------------------------------------------------
@@ -336,7 +343,8 @@ class Scheduler:
                 # Calls just started reach their providers first; then prepare ahead.
                 await asyncio.sleep(0)
                 self._start_ready()
-                self._prepare_ahead()
+                if self._prepare_ahead():
+                    self._start_ready()
             if self._stopping or not (
                 self._tasks
                 or self._logging
@@ -363,18 +371,27 @@ class Scheduler:
             node = self._pick(loop.time())
             if node is not None:
                 self._start(node, loop)
-            elif backlog:
+            elif backlog and not self._waiting:
                 self._make_ready(backlog.popleft())
             else:
+                # What is prepared waits for full providers; _prepare_ahead looks
+                # further, once the calls just started have reached their providers.
                 return
 
-    def _prepare_ahead(self) -> None:
-        """Prepare up to a slotful of waiting steps now, so freed slots are refilled at once."""
-        want = self.limits.concurrency
-        while self._backlog and not self._stopping and self._busy >= want:
-            if sum(len(heap) for heap in self._ready.values()) >= want:
-                return
-            self._make_ready(self._backlog.popleft())
+    def _prepare_ahead(self) -> bool:
+        """Prepare waiting steps now, so freed slots are refilled at once; True if any.
+
+        Up to ``LOOKAHEAD`` slotfuls are kept prepared: enough to find steps for
+        other providers while one is full, and a long backlog is prepared as
+        slots free up rather than all at once while calls in flight wait.
+        """
+        most = LOOKAHEAD * self.limits.concurrency
+        backlog = self._backlog
+        prepared = False
+        while backlog and not self._stopping and self._waiting < most:
+            self._make_ready(backlog.popleft())
+            prepared = True
+        return prepared
 
     def _first_ready(self) -> float:
         """The lowest order among prepared ready steps (infinity if none)."""
@@ -404,6 +421,7 @@ class Scheduler:
             ):
                 return None  # keep list order: an earlier step is still being prepared
             node = heapq.heappop(self._ready[best[1]])[1]
+            self._waiting -= 1
             if self._admit(node):
                 return node
 
