@@ -33,3 +33,22 @@ def test_a_higher_or_disabled_threshold_is_left_alone() -> None:
         with fewer_collections():
             assert gc.get_threshold()[0] == first
         assert gc.get_threshold()[0] == first
+
+
+def test_what_exists_before_a_run_is_frozen_during_it() -> None:
+    """Full collections during a run skip older objects; cycles made during it are still freed."""
+    import weakref
+
+    class Node:
+        pass
+
+    before = gc.get_freeze_count()
+    with fewer_collections():
+        assert gc.get_freeze_count() > before
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        alive = weakref.ref(cycle)
+        del cycle
+        gc.collect()
+        assert alive() is None
+    assert gc.get_freeze_count() == 0
