@@ -85,7 +85,7 @@ class _Call:
     attempt: int
     started_us: int
     job: Job | None = None
-    on_call_done: Callable[[], None] | None = None
+    on_call_done: Callable[[], bool] | None = None
 
 
 ReceiptListener = Callable[[Receipt], None]
@@ -227,13 +227,14 @@ class Dispatcher:
         context: DispatchContext,
         *,
         attempt: int = 1,
-        on_call_done: Callable[[], None] | None = None,
+        on_call_done: Callable[[], bool] | None = None,
     ) -> Receipt:
         """Run a prepared dispatch (see :meth:`dispatch`).
 
         ``on_call_done`` is called once the provider has answered with success,
         before outputs are stored and the receipt written: the scheduler gives
-        the provider's slot to the next call then. It is not called on failure.
+        the provider's slot to the next call then, and returns True if it
+        started one. It is not called on failure.
         """
         receipt = await self._outcome(prepared, context, attempt, on_call_done)
         await self.log.append_async(receipt.to_dict())
@@ -246,7 +247,7 @@ class Dispatcher:
         context: DispatchContext,
         *,
         attempt: int,
-        on_call_done: Callable[[], None] | None,
+        on_call_done: Callable[[], bool] | None,
         on_durable: Callable[[Receipt, StoreError | None], None],
     ) -> Receipt:
         """Like :meth:`send`, but return once the receipt is queued for the log.
@@ -273,7 +274,7 @@ class Dispatcher:
         prepared: Prepared,
         context: DispatchContext,
         attempt: int,
-        on_call_done: Callable[[], None] | None,
+        on_call_done: Callable[[], bool] | None,
     ) -> Receipt:
         """The succeeded (or cache hit) receipt of a dispatch, not yet logged.
 
@@ -303,8 +304,10 @@ class Dispatcher:
             self._check_budget(prepared, ctx.budget)
         try:
             state = await self._call_provider(call)
-            if on_call_done is not None:
-                on_call_done()
+            if on_call_done is not None and on_call_done():
+                # A call started in this slot: let it reach its provider before this
+                # one's outputs and receipt take the loop (keeps slots busy).
+                await asyncio.sleep(0)
             if state.outputs:
                 # Probing, embedding, hashing and writing files is heavy: off the event loop.
                 artifacts = await asyncio.to_thread(

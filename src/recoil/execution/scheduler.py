@@ -487,19 +487,24 @@ class Scheduler:
         self._tasks[task] = node
         task.add_done_callback(self._released)
 
-    def _call_done(self, node: _Node) -> None:
+    def _call_done(self, node: _Node) -> bool:
         """The provider answered: its provider slot goes to the next call at once.
 
-        The global slot is kept until the step is done (receipt written, hooks
-        called): the global limit bounds steps running, pre_step to post_step.
-        After a failure the provider slot is kept too, until the failure is
-        handled, so a ``Retry-After`` pause is in place before the next call.
+        Returns whether that started a call. The global slot is kept until the
+        step is done (receipt written, hooks called): the global limit bounds
+        steps running, pre_step to post_step. After a failure the provider slot
+        is kept too, until the failure is handled, so a ``Retry-After`` pause is
+        in place before the next call.
         """
-        if node.calling:
-            node.calling = False
-            self._gates.finished(node.provider)
-            if not self._stopping:
-                self._start_ready()
+        if not node.calling:
+            return False
+        node.calling = False
+        self._gates.finished(node.provider)
+        if self._stopping:
+            return False
+        attempts = self.report.attempts
+        self._start_ready()
+        return self.report.attempts > attempts
 
     def _released(self, task: asyncio.Task[None]) -> None:
         """The step's task ended: give its slots and budget back, unless its receipt
