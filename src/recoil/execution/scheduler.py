@@ -68,6 +68,8 @@ __all__ = [
 
 LOOKAHEAD = 2
 """Prepared steps waiting to start, at most, in global slots (the scheduler's look-ahead)."""
+PREPARE_BATCH = 32
+"""Steps prepared ahead in one turn of the event loop."""
 
 
 @dataclass(slots=True, eq=False)
@@ -340,11 +342,13 @@ class Scheduler:
         while not self._stopping:
             self._start_ready()
             if self._backlog and self._tasks:
-                # Calls just started reach their providers first; then prepare ahead.
+                # Calls just started reach their providers first; then prepare ahead,
+                # a batch a turn, so calls in flight are answered in between.
                 await asyncio.sleep(0)
                 self._start_ready()
-                if self._prepare_ahead():
+                while self._prepare_ahead():
                     self._start_ready()
+                    await asyncio.sleep(0)
             if self._stopping or not (
                 self._tasks
                 or self._logging
@@ -379,19 +383,20 @@ class Scheduler:
                 return
 
     def _prepare_ahead(self) -> bool:
-        """Prepare waiting steps now, so freed slots are refilled at once; True if any.
+        """Prepare up to a batch of waiting steps, so freed slots are refilled at once.
 
+        Returns True when a whole batch was prepared (there may be more to do).
         Up to ``LOOKAHEAD`` slotfuls are kept prepared: enough to find steps for
         other providers while one is full, and a long backlog is prepared as
         slots free up rather than all at once while calls in flight wait.
         """
         most = LOOKAHEAD * self.limits.concurrency
         backlog = self._backlog
-        prepared = False
-        while backlog and not self._stopping and self._waiting < most:
+        for _ in range(PREPARE_BATCH):
+            if not backlog or self._stopping or self._waiting >= most:
+                return False
             self._make_ready(backlog.popleft())
-            prepared = True
-        return prepared
+        return True
 
     def _first_ready(self) -> float:
         """The lowest order among prepared ready steps (infinity if none)."""

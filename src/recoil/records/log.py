@@ -27,6 +27,8 @@ from recoil.records.receipt import Record, record_from_dict
 
 log = logging.getLogger(__name__)
 
+_CALLBACKS_PER_TURN = 32
+
 Durable = Callable[[StoreError | None], None]
 """Called once a queued record is on disk: with ``None``, or with the write's error."""
 
@@ -103,11 +105,15 @@ class ReceiptLog:
                 error = StoreError(f"cannot write {self.path}: {exc}")
             except StoreError as exc:
                 error = exc
-            for _, durable in batch:
+            for n, (_, durable) in enumerate(batch, start=1):
                 try:
                     durable(error)
                 except Exception:
                     log.exception("a receipt log listener failed")
+                if n % _CALLBACKS_PER_TURN == 0:
+                    # A long batch's callbacks take turns with the loop's other work
+                    # (timers of calls in flight), so none of it waits for all of them.
+                    await asyncio.sleep(0)
 
     def _write(self, data: bytes) -> None:
         if self._fd < 0:
