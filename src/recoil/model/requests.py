@@ -12,11 +12,9 @@ paths; the dispatcher hashes them for the receipt and the cache key.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import operator
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import pydantic
@@ -82,13 +80,10 @@ class Request:
 
     def to_dict(self) -> dict[str, Any]:
         """The request as a JSON-safe dict (``from_dict``'s inverse)."""
-        # dataclasses.asdict is generic and slow, and this runs on every dispatch.
-        names = _field_names(type(self))
-        atoms = _ATOMS
-        return {
-            name: value if type(value) in atoms else _json_plain(value)
-            for name, value in zip(names, _getter(names)(self), strict=True)
-        }
+        # pydantic's own serializer: JSON-safe, a fresh copy, and faster than walking
+        # the fields here (this runs on every dispatch).
+        data: dict[str, Any] = _adapter(type(self)).dump_python(self, mode="json")
+        return data
 
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
@@ -231,36 +226,14 @@ def _field_names(cls: type[Request]) -> tuple[str, ...]:
 
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
-_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+_ADAPTERS: dict[type[Request], pydantic.TypeAdapter[Any]] = {}
 
 
-def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """One call that reads every field (``operator.attrgetter`` of them all)."""
-    getter = _GETTERS.get(names)
-    if getter is None:
-        many = operator.attrgetter(*names)
-        getter = _GETTERS[names] = many if len(names) > 1 else (lambda obj: (many(obj),))
-    return getter
-
-
-def _json_plain(value: Any) -> Any:
-    """A deep copy of a field's value as JSON holds it (tuples become lists)."""
-    plain = _plain(value)
-    return list(plain) if type(plain) is tuple else plain
-
-
-def _plain(value: Any) -> Any:
-    """A deep copy of a JSON-like value, as ``dataclasses.asdict`` makes it."""
-    kind = type(value)
-    if kind in _ATOMS:
-        return value
-    if kind is dict or (kind is not tuple and isinstance(value, dict)):
-        return {k: _plain(v) for k, v in value.items()} if value else {}
-    if kind is tuple or isinstance(value, tuple):
-        return tuple(_plain(v) for v in value) if value else ()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value if isinstance(value, str | int | float | bool) else copy.deepcopy(value)
+def _adapter(cls: type[Request]) -> pydantic.TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = pydantic.TypeAdapter(cls)
+    return adapter
 
 
 def _short(value: Any) -> str:
