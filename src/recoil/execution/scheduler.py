@@ -341,9 +341,10 @@ class Scheduler:
     async def _loop(self) -> None:
         while not self._stopping:
             self._start_ready()
-            if self._backlog and self._tasks:
-                # Calls just started reach their providers first; then prepare ahead,
-                # a batch a turn, so calls in flight are answered in between.
+            if self._backlog and (self._tasks or self._waiting):
+                # Calls just started reach their providers first; then prepare ahead
+                # (what is prepared may all wait for full or paused providers), a
+                # batch a turn, so calls in flight are answered in between.
                 await asyncio.sleep(0)
                 self._start_ready()
                 while self._prepare_ahead():

@@ -319,3 +319,25 @@ def test_summary_says_what_was_done_and_left() -> None:
     assert "budget reached, 1 dispatches not started" in text
     report.interrupted = True
     assert report.summary().startswith("interrupted: ")
+
+
+def test_a_full_provider_does_not_hide_steps_for_another(
+    probes: Probes, context: DispatchContext
+) -> None:
+    """Steps for probe2, listed after more probe steps than the look-ahead holds, still start
+    while probe is full, and a long backlog is not prepared before the first calls start."""
+    from recoil.execution.scheduler import LOOKAHEAD
+
+    concurrency = 4
+    many = LOOKAHEAD * concurrency * 3
+    steps = [probes.step(f"a{i}", latency_s=0.01, provider="probe") for i in range(many)]
+    steps += [probes.step(f"b{i}", latency_s=0.01, provider="probe2") for i in range(4)]
+    limits = Limits(concurrency=concurrency, providers={"probe": ProviderLimit(in_flight=1)})
+    report, _ = probes.run(context, probes.workflow(*steps), limits=limits)
+    assert report.succeeded == many + 4
+    assert probes.probe.max_active == 1
+    # probe2's steps ran alongside probe's, not after all of them.
+    first_b = min(a.start for a in probes.probe2.attempts)
+    last_a = max(a.start for a in probes.probe.attempts)
+    assert first_b < last_a
+    assert probes.tracker.max_active >= 2
