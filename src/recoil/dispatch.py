@@ -119,7 +119,8 @@ class Dispatcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close providers and the receipt log."""
+        """Close providers and the receipt log (once every queued receipt is on disk)."""
+        await self.log.flushed()
         self._deadlines.close()
         providers, self._providers = self._providers, {}
         self._routes.clear()
