@@ -619,3 +619,31 @@ def test_output_of_the_wrong_kind_fails_the_dispatch(
     assert error is not None and error.type == "invalid_output" and not error.retryable
     assert "needs video output" in error.message
     assert not list((context.artifacts_dir).rglob("*.png"))
+
+
+def test_send_then_reports_the_receipt_once_it_is_on_disk(
+    context: DispatchContext, registry: Registry
+) -> None:
+    """The scheduler's path: the receipt comes back queued; the callback says when it is
+    durable, and closing the dispatcher waits for it."""
+    seen: list[tuple[Receipt, object]] = []
+
+    async def scenario() -> Receipt:
+        dispatcher = Dispatcher(context, registry=registry)
+        prepared = dispatcher.prepare("keyframe", {"prompt": "a pier"}, context)
+        receipt = await dispatcher.send_then(
+            prepared,
+            context,
+            attempt=1,
+            on_call_done=None,
+            on_durable=lambda r, error: seen.append((r, error)),
+        )
+        assert receipt.receipt_id not in dispatcher.index.receipts  # not on disk yet
+        await dispatcher.aclose()
+        assert receipt.receipt_id in dispatcher.index.receipts
+        return receipt
+
+    receipt = asyncio.run(scenario())
+    assert seen == [(receipt, None)]
+    [line] = lines(context.receipts_file)
+    assert Receipt.from_dict(line) == receipt

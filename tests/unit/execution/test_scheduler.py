@@ -14,8 +14,10 @@ from recoil.dispatch import Dispatcher
 from recoil.errors import StateError
 from recoil.execution.policy import Limits, ProviderLimit
 from recoil.execution.scheduler import Hooks, Scheduler, Unit
+from recoil.model.requests import Request
 from recoil.model.take import Beat, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
+from recoil.providers.base import Job
 
 if TYPE_CHECKING:
     from conftest import Fake, Probes
@@ -341,3 +343,31 @@ def test_a_full_provider_does_not_hide_steps_for_another(
     last_a = max(a.start for a in probes.probe.attempts)
     assert first_b < last_a
     assert probes.tracker.max_active >= 2
+
+
+def test_a_long_backlog_is_not_prepared_before_the_first_calls(
+    probes: Probes, context: DispatchContext
+) -> None:
+    """The first calls start after a slotful of steps is prepared, not the whole backlog."""
+    prepared = 0
+    at_first_submit: list[int] = []
+    validate, submit = probes.probe.validate, probes.probe.submit
+
+    def counting_validate(request: Request) -> None:
+        nonlocal prepared
+        prepared += 1
+        validate(request)
+
+    async def recording_submit(request: Request) -> Job:
+        at_first_submit.append(prepared)
+        return await submit(request)
+
+    probes.probe.validate = counting_validate  # type: ignore[method-assign]
+    probes.probe.submit = recording_submit  # type: ignore[method-assign]
+    wf = probes.workflow(*[probes.step(f"s{i}", latency_s=0.001) for i in range(500)])
+    # The provider, not the global limit, is what is full: the case that used to
+    # prepare every waiting step before any call started.
+    limits = Limits(concurrency=4, providers={"probe": ProviderLimit(in_flight=2)})
+    report, _ = probes.run(context, wf, limits=limits)
+    assert report.succeeded == 500
+    assert at_first_submit[0] <= 3
