@@ -47,6 +47,7 @@ class NoopProvider:
     name = "noop"
     version = "noop-1"
     poll_interval_s = 0.0
+    remote = False
 
     def __init__(self, config: ProviderConfig | None = None) -> None:
         self.config = config
@@ -66,12 +67,16 @@ class NoopProvider:
         """Nothing can be wrong."""
         return []
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         """Sleep for the latency, then finish with no outputs."""
         latency = request.params.get("fake_latency_s", 0.0)
         if latency:
             await asyncio.sleep(latency)
         return Job(job_id="noop", result=_DONE)
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        """Nothing outlives the process."""
+        return None
 
     async def check(self, job: Job) -> JobState:
         """Jobs finish in ``submit``."""

@@ -1,11 +1,15 @@
 """The dispatcher: the one place that calls a provider.
 
-It validates the payload, picks the provider, looks up the cache, submits,
-records a ``submitted`` record before waiting, polls with backoff under a
-timeout, checks and stores the outputs (provenance embedded first, then hashed
-and stored content-addressed, a sidecar beside each), and appends exactly one
-receipt per dispatch, durable before it returns. Retries belong to the
-scheduler: one dispatch is one attempt.
+It validates the payload, picks the provider, looks up the cache, records a
+``sending`` record before a remote submit and a ``submitted`` record before
+waiting, polls with backoff under a timeout, checks and stores the outputs
+(provenance embedded first, then hashed and stored content-addressed, a
+sidecar beside each), and appends exactly one receipt per dispatch, durable
+before it returns. Retries belong to the scheduler: one dispatch is one
+attempt. A crashed run's work is picked up, never paid for twice: a job with a
+``submitted`` record is polled again, and a ``sending`` record with nothing
+after it is looked up at the provider (``Provider.find``) before anything is
+sent.
 
 :func:`dispatch_async` and :func:`dispatch` are the public entry points for
 one-off calls; the scheduler keeps one :class:`Dispatcher` open for a run.
@@ -50,7 +54,14 @@ from recoil.records.artifacts import ArtifactStore, sha256_file
 from recoil.records.cache import LogIndex, request_sha256
 from recoil.records.log import ReceiptLog, read_records
 from recoil.records.provenance import build_sidecar, sidecar_path, write_sidecar
-from recoil.records.receipt import Artifact, Receipt, ReceiptError, ReceiptStatus, Submitted
+from recoil.records.receipt import (
+    Artifact,
+    Receipt,
+    ReceiptError,
+    ReceiptStatus,
+    Sending,
+    Submitted,
+)
 from recoil.records.redact import redact, redact_text, secret_values
 
 _MAX_POLL_INTERVAL_S = 5.0
@@ -85,6 +96,8 @@ class _Call:
     attempt: int
     started_us: int
     job: Job | None = None
+    unsure: Sending | None = None
+    """A crashed run's submit of this request whose outcome was never recorded."""
     on_call_done: Callable[[], bool] | None = None
 
 
@@ -301,8 +314,10 @@ class Dispatcher:
             # A crashed run's job: poll it again instead of paying for it twice.
             call.receipt_id = open_job.receipt_id
             call.job = Job(job_id=open_job.job_id, handle=open_job.handle)
-        elif ctx.budget is not None:
-            self._check_budget(prepared, ctx.budget)
+        else:
+            call.unsure = self.index.unsure.get(key)
+            if ctx.budget is not None:
+                self._check_budget(prepared, ctx.budget)
         try:
             state = await self._call_provider(call)
             if on_call_done is not None and on_call_done():
@@ -369,8 +384,12 @@ class Dispatcher:
         assert task is not None
         cancelling = self._deadlines.enter(task, call.context.timeout_s)
         try:
+            if call.unsure is not None:
+                await self._find(call)
             if call.job is None:
-                call.job = await provider.submit(call.prepared.request)
+                if provider.remote:
+                    await self._record_sending(call)
+                call.job = await provider.submit(call.prepared.request, call.receipt_id)
                 if call.job.result is None:
                     await self._record_submitted(call, call.job)
             state = call.job.result or await self._wait(provider, call.job)
@@ -475,6 +494,44 @@ class Dispatcher:
             if not sidecar_path(path).exists():
                 sidecar = build_sidecar(receipt, artifact, created)
                 write_sidecar(path, sidecar, scratch=self.artifacts.scratch)
+
+    async def _find(self, call: _Call) -> None:
+        """Look up the job of a crashed run's submit; ``call.job`` stays None if it never arrived.
+
+        Once the provider has answered (found, not there, or no way to tell),
+        this dispatch takes over the crashed one's receipt id, so its records
+        settle the ``sending`` record. A lookup that failed (connection, 5xx)
+        keeps a receipt id of its own: the next attempt looks again.
+        """
+        assert call.unsure is not None
+        unsure = call.unsure
+        try:
+            job = await call.prepared.provider.find(
+                call.prepared.request, unsure.receipt_id, unsure.sent_us
+            )
+        except ProviderError as exc:
+            if exc.unknown_outcome:
+                call.receipt_id = unsure.receipt_id
+            raise
+        call.receipt_id = unsure.receipt_id
+        if job is not None:
+            call.job = job
+            if job.result is None:
+                await self._record_submitted(call, job)
+
+    async def _record_sending(self, call: _Call) -> None:
+        # Durable before the request leaves: a crash after this point is looked up, not re-sent.
+        prepared = call.prepared
+        record = Sending(
+            receipt_id=call.receipt_id,
+            modality=prepared.modality,
+            provider=prepared.provider_name,
+            request_sha256=prepared.request_sha256,
+            sent_us=now_us(),
+            run_id=call.context.run_id,
+        )
+        await self.log.append_async(record.to_dict())
+        self.index.add(record)
 
     async def _record_submitted(self, call: _Call, job: Job) -> None:
         prepared, ctx = call.prepared, call.context

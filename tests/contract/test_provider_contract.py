@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +163,7 @@ async def _until_done(provider: Provider, job: Job, timeout_s: float = 10.0) -> 
 async def _outcome(provider: Provider, request: Request) -> ProviderError:
     """The error a request ends in, raised or reported."""
     try:
-        job = await provider.submit(request)
+        job = await provider.submit(request, uuid.uuid4().hex)
         state = await _until_done(provider, job)
     except ProviderError as exc:
         return exc
@@ -176,7 +177,7 @@ def test_submit_then_check_returns_valid_outputs(harness: Harness) -> None:
         provider = harness.make()
         try:
             provider.validate(harness.ok)
-            job = await provider.submit(harness.ok)
+            job = await provider.submit(harness.ok, uuid.uuid4().hex)
             return job, await _until_done(provider, job)
         finally:
             await provider.aclose()
@@ -224,7 +225,7 @@ def test_cancel_stops_a_pending_job(harness: Harness) -> None:
     async def scenario() -> JobState:
         provider = harness.make()
         try:
-            job = await provider.submit(harness.slow())
+            job = await provider.submit(harness.slow(), uuid.uuid4().hex)
             assert not (await provider.check(job)).status.done
             await provider.cancel(job)
             if not harness.cancel_stops:
@@ -241,7 +242,7 @@ def test_a_new_instance_checks_a_job_another_submitted(harness: Harness) -> None
     async def submit() -> Job:
         provider = harness.make()
         try:
-            return await provider.submit(harness.ok)
+            return await provider.submit(harness.ok, uuid.uuid4().hex)
         finally:
             await provider.aclose()  # the process "dies" here
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ async def _wait(provider: ComfyUIProvider, job: Job) -> JobState:
 
 async def _run(provider: ComfyUIProvider, request: Request) -> JobState:
     try:
-        return await _wait(provider, await provider.submit(request))
+        return await _wait(provider, await provider.submit(request, uuid.uuid4().hex))
     finally:
         await provider.aclose()
 
@@ -171,7 +172,7 @@ def test_a_new_process_checks_the_job_over_http(
     async def submit() -> Job:
         provider = _provider(url, project)
         try:
-            return await provider.submit(KeyframeRequest(prompt="p", seed=1))
+            return await provider.submit(KeyframeRequest(prompt="p", seed=1), uuid.uuid4().hex)
         finally:
             await provider.aclose()
 
@@ -201,7 +202,7 @@ def test_a_job_the_restarted_server_forgot_is_lost_and_retryable(
     async def scenario() -> JobState:
         provider = _provider(url, project)
         try:
-            job = await provider.submit(KeyframeRequest(prompt="p", seed=1))
+            job = await provider.submit(KeyframeRequest(prompt="p", seed=1), uuid.uuid4().hex)
             control.restart()
             await provider.aclose()
             provider = _provider(url, project)
@@ -303,7 +304,7 @@ def test_cancel_deletes_from_the_queue_and_interrupts(
     async def scenario() -> JobState:
         provider = _provider(url, project)
         try:
-            job = await provider.submit(KeyframeRequest(prompt="p"))
+            job = await provider.submit(KeyframeRequest(prompt="p"), uuid.uuid4().hex)
             await provider.cancel(job)
             control.release()
             return await _wait(provider, job)
@@ -325,9 +326,9 @@ def test_the_least_busy_server_gets_the_job(project: Path) -> None:
             provider = _provider([busy_url, idle_url], project)
             servers = []
             try:
-                first = await provider.submit(KeyframeRequest(prompt="a"))
+                first = await provider.submit(KeyframeRequest(prompt="a"), uuid.uuid4().hex)
                 servers.append(first.handle["server"])
-                second = await provider.submit(KeyframeRequest(prompt="b"))
+                second = await provider.submit(KeyframeRequest(prompt="b"), uuid.uuid4().hex)
                 servers.append(second.handle["server"])
             finally:
                 await provider.aclose()
@@ -482,3 +483,64 @@ def test_the_builtin_template_needs_no_configuration(server: tuple[str, ComfyCon
 
 
 CKPT = "sd_xl_base_1.0.safetensors"
+
+
+def test_after_a_crash_find_looks_the_prompt_up_on_every_server(
+    project: Path,
+) -> None:
+    """SPEC 7: a submit cut off by a crash is found by its key on any server of the pool."""
+    (first, first_control), (second, second_control) = comfyui.start(), comfyui.start()
+    try:
+        first_control.hold = second_control.hold = True
+        request = KeyframeRequest(prompt="p", seed=1)
+        pool = [first, second]
+
+        async def crashed_submit() -> Job:
+            provider = _provider(pool, project)
+            try:
+                return await provider.submit(request, "r-crashed")
+            finally:
+                await provider.aclose()
+
+        sent = asyncio.run(crashed_submit())
+
+        async def next_run() -> tuple[Job | None, Job | None, JobState]:
+            provider = _provider(pool, project)
+            try:
+                found = await provider.find(request, "r-crashed", 0)
+                never_sent = await provider.find(request, "r-never-sent", 0)
+                first_control.release()
+                second_control.release()
+                assert found is not None
+                return found, never_sent, await _wait(provider, found)
+            finally:
+                await provider.aclose()
+
+        found, never_sent, state = asyncio.run(next_run())
+        assert found is not None
+        assert (found.job_id, found.handle["server"]) == (sent.job_id, sent.handle["server"])
+        assert never_sent is None
+        assert state.status is JobStatus.SUCCEEDED
+        assert first_control.submits + second_control.submits == 1
+    finally:
+        first_control.stop()
+        second_control.stop()
+
+
+def test_find_with_a_server_that_does_not_answer_is_retryable(
+    server: tuple[str, ComfyControl], project: Path
+) -> None:
+    url, _ = server
+
+    async def scenario() -> None:
+        provider = _provider([url, "http://127.0.0.1:9"], project)
+        try:
+            await provider.find(KeyframeRequest(prompt="p", seed=1), "r-crashed", 0)
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(scenario())
+    assert info.value.retryable and not info.value.unknown_outcome
+    assert "cannot tell whether prompt" in str(info.value)
+    assert "127.0.0.1:9" in str(info.value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def keyframe(tmp_path: Path) -> Path:
 
 async def _run(provider: ComfyUIProvider, request: Request) -> JobState:
     try:
-        job = await provider.submit(request)
+        job = await provider.submit(request, uuid.uuid4().hex)
         async with asyncio.timeout(10):
             state = await provider.check(job)
             while not state.status.done:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def _provider(url: str, **options: Any) -> FalProvider:
 
 async def _run(provider: FalProvider, request: Request) -> tuple[Job, JobState]:
     try:
-        job = await provider.submit(request)
+        job = await provider.submit(request, uuid.uuid4().hex)
         async with asyncio.timeout(10):
             state = await provider.check(job)
             while not state.status.done:
@@ -102,7 +103,7 @@ def test_a_restarted_process_checks_the_same_request(server: tuple[str, FalContr
     async def submit() -> Job:
         provider = _provider(url)
         try:
-            return await provider.submit(KeyframeRequest(prompt="p", seed=1))
+            return await provider.submit(KeyframeRequest(prompt="p", seed=1), uuid.uuid4().hex)
         finally:
             await provider.aclose()
 
@@ -216,7 +217,7 @@ def test_cancel_while_queued(server: tuple[str, FalControl]) -> None:
     async def scenario() -> JobState:
         provider = _provider(url)
         try:
-            job = await provider.submit(KeyframeRequest(prompt="p"))
+            job = await provider.submit(KeyframeRequest(prompt="p"), uuid.uuid4().hex)
             assert (await provider.check(job)).status is JobStatus.QUEUED
             await provider.cancel(job)
             await provider.cancel(job)  # already over: nothing to do, no error
@@ -246,3 +247,26 @@ def test_preflight_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FAL_KEY", raising=False)
     problems = asyncio.run(FalProvider(ProviderConfig()).preflight())
     assert problems and "FAL_KEY" in problems[0]
+
+
+def test_after_a_crash_find_cannot_tell_and_says_what_to_do(
+    server: tuple[str, FalControl],
+) -> None:
+    """SPEC 7: fal has no lookup, so a submit a crash cut off fails the step, never re-sent."""
+    url, control = server
+
+    async def next_run() -> Job | None:
+        provider = _provider(url)
+        try:
+            return await provider.find(
+                KeyframeRequest(prompt="p"), "r-crashed", 1_795_000_000_000_000
+            )
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(next_run())
+    assert info.value.unknown_outcome and not info.value.retryable
+    message = str(info.value)
+    assert "2026-11-18" in message and "fal dashboard" in message and "run again" in message
+    assert control.submits == 0

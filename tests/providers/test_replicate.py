@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,7 +39,7 @@ def _provider(url: str, **options: Any) -> ReplicateProvider:
 
 async def _run(provider: ReplicateProvider, request: Request) -> tuple[Job, JobState]:
     try:
-        job = await provider.submit(request)
+        job = await provider.submit(request, uuid.uuid4().hex)
         async with asyncio.timeout(10):
             state = await provider.check(job)
             while not state.status.done:
@@ -165,7 +167,7 @@ def test_cancel_and_restart(server: tuple[str, ReplicateControl]) -> None:
     async def submit() -> Job:
         provider = _provider(url)
         try:
-            return await provider.submit(KeyframeRequest(prompt="p"))
+            return await provider.submit(KeyframeRequest(prompt="p"), uuid.uuid4().hex)
         finally:
             await provider.aclose()
 
@@ -189,3 +191,49 @@ def test_a_model_is_required() -> None:
     with pytest.raises(PayloadError, match="owner/name"):
         provider.validate(KeyframeRequest(prompt="p"))
     asyncio.run(provider.aclose())
+
+
+def test_after_a_crash_find_pages_back_to_the_prediction(
+    server: tuple[str, ReplicateControl],
+) -> None:
+    """SPEC 7: a submit a crash cut off is found in the list, however many came after it."""
+    url, control = server
+    control.page_size = 2
+    request = KeyframeRequest(prompt="p", seed=5)
+    sent_us = int(time.time() * 1e6)
+    job, _ = asyncio.run(_run(_provider(url), request))
+    for n in range(5):  # newer predictions push it to the third page
+        asyncio.run(_run(_provider(url), KeyframeRequest(prompt=f"other {n}", seed=5)))
+
+    async def next_run() -> tuple[Job | None, Job | None]:
+        provider = _provider(url)
+        try:
+            found = await provider.find(request, "r-crashed", sent_us)
+            missing = await provider.find(KeyframeRequest(prompt="q", seed=5), "r-x", sent_us)
+            return found, missing
+        finally:
+            await provider.aclose()
+
+    found, missing = asyncio.run(next_run())
+    assert found is not None and found.job_id == job.job_id
+    assert missing is None  # listed back past the submit: it never arrived
+    assert control.submits == 6
+    assert control.calls["GET /v1/predictions"] == 6  # three pages, each time
+
+
+def test_after_a_crash_a_list_that_fails_is_retryable(
+    server: tuple[str, ReplicateControl],
+) -> None:
+    url, control = server
+    control.script("GET", "/v1/predictions", status=503)
+
+    async def next_run() -> Job | None:
+        provider = _provider(url)
+        try:
+            return await provider.find(KeyframeRequest(prompt="p"), "r-crashed", 0)
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(next_run())
+    assert info.value.retryable and not info.value.unknown_outcome

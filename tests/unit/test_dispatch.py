@@ -8,6 +8,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,9 @@ from recoil.errors import (
     UnknownProviderError,
 )
 from recoil.model.requests import Request
-from recoil.providers.base import Cost, Job, JobState, JobStatus, Output
+from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
 from recoil.providers.fake import MODALITIES, FakeProvider, _png
-from recoil.providers.registry import Registry
+from recoil.providers.registry import Registry, register_default_runners
 from recoil.records.log import read_records
 from recoil.records.receipt import SCHEMA_VERSION, Receipt, ReceiptStatus
 
@@ -62,7 +64,7 @@ class BillingFailure(FakeProvider):
 
     name = "billing"
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         self.submits += 1
         key = os.environ.get("FAL_KEY", "none")
         raise ProviderError(
@@ -315,7 +317,7 @@ class BilledJobFailure(FakeProvider):
 
     name = "billed_job"
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         self.submits += 1
         return Job(job_id="job-billed")
 
@@ -577,7 +579,7 @@ def test_retryable_status_errors_keep_polling_the_same_job(
 class BrokenAdapter(FakeProvider):
     """An adapter with a bug: it raises something that is not a ProviderError."""
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         raise TypeError("unsupported operand")
 
 
@@ -601,8 +603,8 @@ def test_adapter_bug_still_writes_a_failed_receipt(
 class WrongKind(FakeProvider):
     """A vendor whose video model answers with a still image."""
 
-    async def submit(self, request: Request) -> Job:
-        job = await super().submit(request)
+    async def submit(self, request: Request, key: str) -> Job:
+        job = await super().submit(request, key)
         assert job.result is not None
         still = Output(name="image", data=_png(16, 16, (1, 2, 3)), mime="image/png")
         return dataclasses.replace(job, result=dataclasses.replace(job.result, outputs=(still,)))
@@ -647,3 +649,162 @@ def test_send_then_reports_the_receipt_once_it_is_on_disk(
     assert seen == [(receipt, None)]
     [line] = lines(context.receipts_file)
     assert Receipt.from_dict(line) == receipt
+
+
+# -- SPEC 7: a submit cut off by a crash -------------------------------------------------------
+
+CRASHING_RUN = """
+import os, sys
+from pathlib import Path
+from recoil.context import DispatchContext
+from recoil.dispatch import dispatch
+from recoil.providers.base import ProviderConfig
+from recoil.providers.fake import MODALITIES, FakeProvider
+from recoil.providers.registry import Registry, register_default_runners
+
+project, calls, when = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+
+class DiesInSubmit(FakeProvider):
+    async def submit(self, request, key):
+        if when == "after":
+            await super().submit(request, key)  # the vendor has the job (and bills it)
+        os._exit(137)  # killed before any answer was recorded
+
+
+registry = register_default_runners(Registry(load_entry_points=False))
+registry.register_provider("fake", DiesInSubmit, MODALITIES, replace=True)
+config = ProviderConfig(options={"calls_file": calls, "async": True, "latency_s": 0.05})
+context = DispatchContext(
+    project=project, default_provider="fake", provider_config={"fake": config}, seed=3
+)
+dispatch("keyframe", {"prompt": "a lighthouse"}, context=context, registry=registry)
+"""
+
+
+def _crash_in_submit(tmp_path: Path, when: str) -> tuple[DispatchContext, Path]:
+    """Run a dispatch in a process that dies inside a remote submit; return its context."""
+    project, calls = tmp_path / "film", tmp_path / "calls.jsonl"
+    script = tmp_path / "crashing_run.py"
+    script.write_text(CRASHING_RUN)
+    died = subprocess.run(
+        [sys.executable, str(script), str(project), str(calls), when],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert died.returncode == 137, died.stderr
+    assert [line["kind"] for line in lines(project / "receipts.jsonl")] == ["sending"]
+    config = ProviderConfig(options={"calls_file": str(calls), "async": True, "latency_s": 0.05})
+    context = DispatchContext(
+        project=project, default_provider="fake", provider_config={"fake": config}, seed=3
+    )
+    return context, calls
+
+
+def _accepted(calls: Path) -> list[str]:
+    return [c["job_id"] for c in lines(calls) if c["accepted"]]
+
+
+def _registry_serving(cls: type[FakeProvider]) -> Registry:
+    registry = register_default_runners(Registry(load_entry_points=False))
+    registry.register_provider("fake", cls, MODALITIES, replace=True)
+    return registry
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_submit_cut_off_by_a_crash_is_looked_up_not_paid_twice(tmp_path: Path, when: str) -> None:
+    """SPEC 7: a `sending` record is durable before a remote submit; the next run looks the
+    job up: it polls the job the vendor accepted, and sends only one that never arrived."""
+    context, calls = _crash_in_submit(tmp_path, when)
+    sending = lines(context.receipts_file)[0]
+    receipt = dispatch(
+        "keyframe",
+        {"prompt": "a lighthouse"},
+        context=context,
+        registry=_registry_serving(FakeProvider),
+    )
+    assert receipt.status is ReceiptStatus.SUCCEEDED
+    assert receipt.receipt_id == sending["receipt_id"]  # the same dispatch, finished
+    assert _accepted(calls) == [receipt.job_id]  # one job at the vendor, paid once
+    records = lines(context.receipts_file)
+    assert {r["receipt_id"] for r in records} == {receipt.receipt_id}
+    if when == "after":
+        assert [r["kind"] for r in records] == ["sending", "submitted", "receipt"]
+    else:
+        assert [r["kind"] for r in records] == ["sending", "sending", "submitted", "receipt"]
+
+
+class CannotTell(FakeProvider):
+    """A vendor with no way to look a job up (like fal)."""
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        raise ProviderError(
+            "no lookup here", retryable=False, unknown_outcome=True, error_type="unknown_outcome"
+        )
+
+
+class LookupDown(FakeProvider):
+    """A vendor whose job list does not answer for now."""
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        raise ProviderError("503 from the list", retryable=True, provider_status="503")
+
+
+def test_a_crashed_submit_nobody_can_look_up_fails_and_is_not_resent(tmp_path: Path) -> None:
+    """SPEC 7: with no idempotency key or lookup, the step fails with a clear error; running
+    again after that is the user's decision to send it anew."""
+    context, calls = _crash_in_submit(tmp_path, "after")
+    sending = lines(context.receipts_file)[0]
+    with pytest.raises(DispatchError) as info:
+        dispatch(
+            "keyframe",
+            {"prompt": "a lighthouse"},
+            context=context,
+            registry=_registry_serving(CannotTell),
+        )
+    failed = info.value.receipt
+    assert failed.error is not None and failed.error.unknown_outcome
+    assert not failed.error.retryable
+    assert failed.receipt_id == sending["receipt_id"]
+    assert len(_accepted(calls)) == 1  # not sent again
+    again = dispatch(
+        "keyframe",
+        {"prompt": "a lighthouse"},
+        context=context,
+        registry=_registry_serving(CannotTell),
+    )
+    assert again.status is ReceiptStatus.SUCCEEDED
+    assert len(_accepted(calls)) == 2
+
+
+def test_a_failed_lookup_keeps_the_crashed_submit_unsure(tmp_path: Path) -> None:
+    """SPEC 7: a lookup that could not be made is retried later; nothing is sent meanwhile."""
+    context, calls = _crash_in_submit(tmp_path, "after")
+    sending = lines(context.receipts_file)[0]
+    with pytest.raises(DispatchError) as info:
+        dispatch(
+            "keyframe",
+            {"prompt": "a lighthouse"},
+            context=context,
+            registry=_registry_serving(LookupDown),
+        )
+    assert info.value.receipt.error is not None and info.value.receipt.error.retryable
+    assert info.value.receipt.receipt_id != sending["receipt_id"]
+    receipt = dispatch(
+        "keyframe",
+        {"prompt": "a lighthouse"},
+        context=context,
+        registry=_registry_serving(FakeProvider),
+    )
+    assert receipt.receipt_id == sending["receipt_id"]
+    assert _accepted(calls) == [receipt.job_id]
+
+
+def test_a_local_provider_writes_no_sending_record(
+    context: DispatchContext, registry: Registry
+) -> None:
+    """Work in this process dies with it: only remote providers pay the extra record."""
+    dispatch("keyframe", {"prompt": "x", "fake_async": True}, context=context, registry=registry)
+    assert [line["kind"] for line in lines(context.receipts_file)] == ["submitted", "receipt"]

@@ -79,6 +79,7 @@ class RayProvider:
         self._resources = _resources(name, spec.config)
         self._submit = ray.remote(_submit_task).options(**self._resources)
         self._check = ray.remote(_check_task).options(num_cpus=0)
+        self._find = ray.remote(_find_task).options(num_cpus=0)
         self._cancel = ray.remote(_cancel_task).options(num_cpus=0)
 
     @property
@@ -96,6 +97,11 @@ class RayProvider:
         """The adapter's poll interval."""
         return self.local.poll_interval_s
 
+    @property
+    def remote(self) -> bool:
+        """Whether the adapter's jobs outlive this process (as locally)."""
+        return self.local.remote
+
     def model_for(self, request: Request) -> str:
         """Answered by the driver's instance."""
         return self.local.model_for(request)
@@ -112,11 +118,17 @@ class RayProvider:
         """Answered by the driver's instance."""
         return await self.local.preflight()
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         """``submit`` in a Ray task with the provider's resources."""
         # A worker lost mid-submit may have reached the vendor: never resend blindly.
-        job = await _call(self._submit.remote(self._spec, request), during_submit=True)
+        job = await _call(self._submit.remote(self._spec, request, key), during_submit=True)
         assert isinstance(job, Job)
+        return job
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        """``find`` in a Ray task."""
+        job = await _call(self._find.remote(self._spec, request, key, sent_us), during_submit=False)
+        assert job is None or isinstance(job, Job)
         return job
 
     async def check(self, job: Job) -> JobState:
@@ -231,8 +243,12 @@ Answer = tuple[str, Any, dict[str, Any] | None]
 """(``"ok"`` or ``"error"``, the value, the error carried by the value, if any)."""
 
 
-def _submit_task(spec: WorkerSpec, request: Request) -> Answer:
-    return _in_worker(spec, lambda p: p.submit(request))
+def _submit_task(spec: WorkerSpec, request: Request, key: str) -> Answer:
+    return _in_worker(spec, lambda p: p.submit(request, key))
+
+
+def _find_task(spec: WorkerSpec, request: Request, key: str, sent_us: int) -> Answer:
+    return _in_worker(spec, lambda p: p.find(request, key, sent_us))
 
 
 def _check_task(spec: WorkerSpec, job: Job) -> Answer:

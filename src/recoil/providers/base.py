@@ -4,13 +4,20 @@ An adapter turns a typed request into the vendor's calls and the vendor's
 answers into typed results; it never writes receipts, stores files, retries or
 sleeps between polls: the dispatcher does all of that once for every provider.
 
-- ``submit(request)`` sends the job and returns a :class:`Job` as soon as the
-  vendor accepted it. A synchronous provider (previz, fake) finishes the work
-  inside ``submit`` and returns the job with ``result`` already set.
+- ``submit(request, key)`` sends the job and returns a :class:`Job` as soon as
+  the vendor accepted it. ``key`` is unique to the dispatch: a vendor that
+  takes an idempotency key or a client-chosen job id gets it. A synchronous
+  provider (previz, fake) finishes the work inside ``submit`` and returns the
+  job with ``result`` already set.
 - ``check(job)`` asks once how the job is doing and returns a :class:`JobState`;
   when it is done, the state carries the outputs as bytes (downloaded at once:
   vendor URLs expire).
 - ``cancel(job)`` asks the vendor to stop the job.
+- ``remote`` says whether a submitted job lives on elsewhere (and may be
+  billed) when this process dies. For a remote provider the dispatcher records
+  a ``sending`` record before each submit; when a crash left one unanswered,
+  the next run calls ``find(request, key, sent_us)`` to look the job up rather
+  than pay for it twice.
 
 ``Job.handle`` holds whatever JSON-safe facts the adapter needs to check or
 cancel the job from another process after a crash (URLs, server address); the
@@ -176,6 +183,11 @@ class Provider(Protocol):
         """How long the dispatcher waits between ``check`` calls at first."""
         ...
 
+    @property
+    def remote(self) -> bool:
+        """Whether a submitted job outlives this process (see the module docstring)."""
+        ...
+
     def model_for(self, request: Request) -> str:
         """The model this request runs on (the request's, else the default)."""
         ...
@@ -192,8 +204,22 @@ class Provider(Protocol):
         """Problems that would stop a run (unreachable server, missing node)."""
         ...
 
-    async def submit(self, request: Request) -> Job:
-        """Send the request; return once the vendor accepted it."""
+    async def submit(self, request: Request, key: str) -> Job:
+        """Send the request; return once the vendor accepted it.
+
+        ``key`` is unique to this dispatch; send it as the idempotency key or
+        job id where the vendor takes one.
+        """
+        ...
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        """The job a submit of ``request`` with ``key``, cut off by a crash, created.
+
+        ``sent_us`` is when it was about to be sent. Return the job if the vendor
+        has it, ``None`` if it surely never arrived (it is then sent), or raise
+        ``ProviderError(unknown_outcome=True)`` when there is no way to tell.
+        Only called for a ``remote`` provider.
+        """
         ...
 
     async def check(self, job: Job) -> JobState:

@@ -10,10 +10,13 @@ How a job runs:
 
 - ``submit`` picks the least busy server (``GET /prompt`` queue length), uploads
   input media (``POST /upload/image``), fills the template and sends ``POST
-  /prompt`` with this adapter's ``client_id`` and a ``prompt_id`` of our own, so
-  a dropped connection can be resolved by looking the id up in ``/queue`` and
-  ``/history`` instead of sending again. The job handle holds the server URL,
-  prompt id and output node: any later process can check the job.
+  /prompt`` with this adapter's ``client_id`` and a ``prompt_id`` of our own
+  (derived from the dispatch's key), so a dropped connection can be resolved by
+  looking the id up in ``/queue`` and ``/history`` instead of sending again.
+  The job handle holds the server URL, prompt id and output node: any later
+  process can check the job.
+- ``find`` (after a crash cut a submit off) looks the same prompt id up on
+  every server of the pool.
 - ``check`` answers from the progress websocket while it is trustworthy, else
   from ``GET /history/{id}`` and ``GET /queue``. A prompt neither knows was
   lost (ComfyUI keeps both in memory only, a restarted server forgot it): a
@@ -59,6 +62,8 @@ from recoil.providers.http import Boundary, default_timeout, mime_for, role_name
 MODALITIES = ("keyframe", "video", "audio", "upscale")
 _OUTPUT_KEYS = ("images", "gifs", "videos", "audio")
 _DEFAULT_SERVER = "http://127.0.0.1:8188"
+_PROMPT_IDS = uuid.UUID("5d0b8f3e-1c2a-4e57-9a8b-7f3c2d1e0a96")
+"""The namespace of prompt ids made from dispatch keys."""
 
 
 class ComfyUIProvider:
@@ -67,6 +72,7 @@ class ComfyUIProvider:
     name = "comfyui"
     version = "comfyui-1"
     poll_interval_s = 0.05
+    remote = True
 
     def __init__(self, config: ProviderConfig) -> None:
         options = config.options
@@ -132,7 +138,7 @@ class ComfyUIProvider:
                 )
         return problems
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         """Fill the template, send it to the least busy server, return its prompt id."""
         template = select_template(self.templates, request)
         check_media_bindings(template, request)
@@ -142,7 +148,7 @@ class ComfyUIProvider:
             path = getattr(request, name, None)
             if isinstance(path, str):
                 values[name] = await self._upload(server, Path(path))
-        prompt_id = str(uuid.uuid4())
+        prompt_id = _prompt_id(key)
         socket = self._socket(server)
         await socket.ensure()
         body = {
@@ -151,15 +157,7 @@ class ComfyUIProvider:
             "prompt_id": prompt_id,
             "extra_data": {"extra_pnginfo": {"recoil": {"template": template.name}}},
         }
-        handle = {
-            "server": server,
-            "prompt_id": prompt_id,
-            "output": template.output,
-            "output_class": template.class_type(template.output),
-            "template": template.name,
-            "submitted_at": time.time(),
-        }
-        job = Job(job_id=prompt_id, handle=handle)
+        job = _job(server, prompt_id, template, time.time())
         socket.watch(prompt_id)
         try:
             response = await self._send(
@@ -168,7 +166,11 @@ class ComfyUIProvider:
         except ProviderError as exc:
             if not exc.unknown_outcome:
                 raise
-            if await self._exists(server, prompt_id):
+            try:
+                exists = await self._exists(server, prompt_id)
+            except ProviderError:
+                exists = False
+            if exists:
                 self._inflight[server] += 1
                 return job
             raise self._boundary.error(
@@ -191,6 +193,27 @@ class ComfyUIProvider:
             raise self._rejected(answer, template)
         self._inflight[server] += 1
         return job
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        """The prompt a cut-off submit sent, looked up by its id on every server."""
+        template = select_template(self.templates, request)
+        prompt_id = _prompt_id(key)
+        silent = []
+        for server in self.servers:
+            try:
+                if await self._exists(server, prompt_id):
+                    self._inflight[server] += 1
+                    return _job(server, prompt_id, template, sent_us / 1e6)
+            except ProviderError as exc:
+                silent.append(f"{server} ({exc})")
+        if silent:
+            raise self._boundary.error(
+                f"cannot tell whether prompt {prompt_id}, sent before a crash, reached a "
+                f"server: {'; '.join(silent)}",
+                retryable=True,
+                error_type="connection",
+            )
+        return None
 
     async def check(self, job: Job) -> JobState:
         """The job's state from the websocket, else from history and queue."""
@@ -319,12 +342,17 @@ class ComfyUIProvider:
         return entry if isinstance(entry, Mapping) else None
 
     async def _exists(self, server: str, prompt_id: str) -> bool:
+        """Whether the server has the prompt queued, running or done; raises if it cannot say."""
+        if await self._history(server, prompt_id) is not None:
+            return True
         try:
-            if await self._history(server, prompt_id) is not None:
-                return True
             queue = (await self._send("GET", server, "/queue", what="queue")).json()
-        except (ProviderError, ValueError):
-            return False
+        except ValueError:
+            raise self._boundary.error(
+                f"server {server} sent a /queue answer that is not JSON",
+                retryable=True,
+                error_type="protocol",
+            ) from None
         return _in_queue(queue.get("queue_running"), prompt_id) or _in_queue(
             queue.get("queue_pending"), prompt_id
         )
@@ -434,3 +462,20 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _prompt_id(key: str) -> str:
+    # The same dispatch key always gives the same prompt id: a later process can look it up.
+    return str(uuid.uuid5(_PROMPT_IDS, key))
+
+
+def _job(server: str, prompt_id: str, template: Template, submitted_at: float) -> Job:
+    handle = {
+        "server": server,
+        "prompt_id": prompt_id,
+        "output": template.output,
+        "output_class": template.class_type(template.output),
+        "template": template.name,
+        "submitted_at": submitted_at,
+    }
+    return Job(job_id=prompt_id, handle=handle)

@@ -19,8 +19,10 @@ every request: ``latency_s``, ``async`` and ``cost``; a payload knob wins.
 
 The instance counts its calls (``submits``, ``checks``, ``cancels``); with the
 option ``calls_file`` it also appends one JSON line per submit to that file
-(``{"job_id": ...}``), so a test can count calls across processes that were
-killed.
+(``{"job_id", "key", "ready_at_us", "accepted"}``), so a test can count calls across
+processes that were killed. That file is then the fake vendor's memory: the
+provider is ``remote`` (its jobs outlive the process) and ``find`` looks a
+dispatch's job up there by its key.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class FakeProvider:
         options = config.options if config is not None else {}
         calls_file = options.get("calls_file")
         self.calls_file = Path(calls_file) if calls_file else None
+        self.remote = self.calls_file is not None
         self.defaults = {
             f"fake_{name}": options[name]
             for name in ("latency_s", "async", "cost")
@@ -122,21 +125,49 @@ class FakeProvider:
         """Nothing can be wrong with the fake."""
         return []
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         """Accept the job; finish it at once unless ``fake_async``."""
         self.submits += 1
-        key = _request_key(request)
+        request_key = _request_key(request)
         p = {**self.defaults, **request.params}
-        self._attempts[key] += 1
-        job_id = f"fake-{key[:16]}-{self._attempts[key]}"
-        if self.calls_file is not None:
-            _append_line(self.calls_file, json.dumps({"job_id": job_id}))
-        _maybe_fail(p.get("fake_fail"), self._attempts[key], p.get("fake_retry_after_s"))
+        self._attempts[request_key] += 1
+        job_id = f"fake-{request_key[:16]}-{self._attempts[request_key]}"
         latency = float(p.get("fake_latency_s", 0.0))
+        ready_at_us = now_us() + int(latency * 1e6)
+        try:
+            _maybe_fail(
+                p.get("fake_fail"), self._attempts[request_key], p.get("fake_retry_after_s")
+            )
+        except ProviderError:
+            self._record_call(job_id, key, ready_at_us, accepted=False)
+            raise
+        self._record_call(job_id, key, ready_at_us, accepted=True)
+        job = self._job(request, job_id, ready_at_us)
+        if latency > 0 and not p.get("fake_async"):
+            await asyncio.sleep(latency)
+        return job
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        """The job a submit with ``key`` recorded in the calls file, if there is one."""
+        if self.calls_file is None or not self.calls_file.exists():
+            return None
+        for text in self.calls_file.read_text().splitlines():
+            call = json.loads(text)
+            if call.get("key") == key and call.get("accepted"):
+                return self._job(request, call["job_id"], int(call["ready_at_us"]))
+        return None
+
+    def _record_call(self, job_id: str, key: str, ready_at_us: int, *, accepted: bool) -> None:
+        if self.calls_file is not None:
+            line = {"job_id": job_id, "key": key, "ready_at_us": ready_at_us, "accepted": accepted}
+            _append_line(self.calls_file, json.dumps(line))
+
+    def _job(self, request: Request, job_id: str, ready_at_us: int) -> Job:
+        p = {**self.defaults, **request.params}
         handle = {
             "modality": request.modality,
             "spec": _output_spec(request),
-            "ready_at_us": now_us() + int(latency * 1e6),
+            "ready_at_us": ready_at_us,
             "cost": float(p.get("fake_cost", 0.0)),
             "scores": {k: float(v) for k, v in p.get("fake_scores", {}).items()},
             "garbage": bool(p.get("fake_garbage", False)),
@@ -144,8 +175,6 @@ class FakeProvider:
         }
         if p.get("fake_async"):
             return Job(job_id=job_id, handle=handle)
-        if latency > 0:
-            await asyncio.sleep(latency)
         return Job(job_id=job_id, handle=handle, result=_finish(handle))
 
     async def check(self, job: Job) -> JobState:

@@ -23,14 +23,16 @@ The input JSON: ``prompt``, ``negative_prompt`` (when set), ``seed``,
 then the payload's ``params`` are merged over it (a ``null`` parameter removes
 a key the model does not accept). Outputs are every ``{"url": ...}`` object of
 the result that is media (by ``content_type`` or file extension), downloaded
-at once. fal has no idempotency key: a submit whose connection drops after
-sending is an unknown outcome, reported and never re-sent.
+at once. fal has no idempotency key and no way to list requests: a submit
+whose connection drops after sending, or that a crash cut off, is an unknown
+outcome, reported and never re-sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -102,8 +104,8 @@ class FalProvider(HostedProvider):
         )
         return problems
 
-    async def submit(self, request: Request) -> Job:
-        """Queue the request; the handle keeps fal's URLs."""
+    async def submit(self, request: Request, key: str) -> Job:
+        """Queue the request; the handle keeps fal's URLs (fal takes no idempotency key)."""
         self.validate(request)
         model = self.model_for(request)
         body = await _input(request)
@@ -131,6 +133,19 @@ class FalProvider(HostedProvider):
             "cancel_url": answer.get("cancel_url") or f"{base}/cancel",
         }
         return Job(job_id=request_id, handle=handle)
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        """fal cannot look a request up: the outcome of a cut-off submit stays unknown."""
+        sent = datetime.fromtimestamp(sent_us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        raise self._boundary.error(
+            f"a run that crashed sent this {request.modality} request to "
+            f"{self.model_for(request)} at {sent} and recorded no answer; fal has no way to "
+            "look a request up, so it may have been accepted (and billed). It was not sent "
+            "again: check the requests in your fal dashboard, then run again to send it anew.",
+            retryable=False,
+            unknown_outcome=True,
+            error_type="unknown_outcome",
+        )
 
     async def check(self, job: Job) -> JobState:
         """Ask the status URL; once completed, fetch the result and download its files."""

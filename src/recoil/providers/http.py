@@ -188,6 +188,7 @@ class HostedProvider:
     name: str
     default_base_url: str
     key_variable: str
+    remote = True
 
     def __init__(self, config: ProviderConfig) -> None:
         options = config.options

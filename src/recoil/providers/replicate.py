@@ -22,12 +22,16 @@ The input: ``prompt``, ``negative_prompt`` (when set), ``seed``, ``width`` and
 ``data:`` URIs (``image``, ``end_image``, ``video``, ``audio``), audio text as
 ``text``; the payload's ``params`` are merged over it (``null`` removes a key).
 
-A submit whose connection drops after sending is looked up, not re-sent: the
-adapter lists recent predictions (``GET /predictions``) and adopts the one
-created since the submit for the same model with the same input. If there is
-not exactly one, the outcome stays unknown and the step fails saying so (an
+A submit whose connection drops after sending, or that a crash cut off, is
+looked up, not re-sent: the adapter lists recent predictions (``GET
+/predictions``, following ``next`` back to the time of the submit) and adopts
+the one created since the submit for the same model with the same input (an
 identical request sent by another process in the same minute is
-indistinguishable, so adopting it would at worst share its result).
+indistinguishable, so adopting it would at worst share its result). Two such
+predictions leave the outcome unknown, and the step fails saying so. None
+leaves it unknown too right after a dropped connection (the list may lag); after
+a crash, when the next run asks, none means the submit never arrived, and it
+is sent.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ _STATES = {
     "aborted": JobStatus.CANCELLED,
 }
 _LOOKUP_SKEW_S = 60.0
+_LOOKUP_PAGES = 20
 
 
 class ReplicateProvider(HostedProvider):
@@ -103,8 +108,11 @@ class ReplicateProvider(HostedProvider):
             "to ~/.config/recoil/credentials.toml"
         ]
 
-    async def submit(self, request: Request) -> Job:
-        """Create the prediction; on a dropped connection, find it instead of re-sending."""
+    async def submit(self, request: Request, key: str) -> Job:
+        """Create the prediction; on a dropped connection, find it instead of re-sending.
+
+        Replicate takes no idempotency key, so ``key`` is not sent.
+        """
         self.validate(request)
         model = self.model_for(request)
         name, _, version = model.partition(":")
@@ -130,8 +138,31 @@ class ReplicateProvider(HostedProvider):
         except ProviderError as exc:
             if not exc.unknown_outcome:
                 raise
-            prediction = await self._find(body["input"], name, version, sent_at, exc)
+            try:
+                found = await self._lookup(body["input"], name, version, sent_at)
+            except ProviderError as lookup:
+                raise self._boundary.error(
+                    f"{exc} (looked for the prediction in the recent predictions list: {lookup})",
+                    retryable=False,
+                    unknown_outcome=True,
+                    error_type="unknown_outcome",
+                ) from None
+            if found is None:
+                raise self._boundary.error(
+                    f"{exc} (looked for the prediction in the recent predictions list: none)",
+                    retryable=False,
+                    unknown_outcome=True,
+                    error_type="unknown_outcome",
+                ) from None
+            prediction = found
         return self._job(prediction, model)
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        """The prediction a submit cut off by a crash created, from the predictions list."""
+        model = self.model_for(request)
+        name, _, version = model.partition(":")
+        found = await self._lookup(await _input(request), name, version, sent_us / 1e6)
+        return None if found is None else self._job(found, model)
 
     async def check(self, job: Job) -> JobState:
         """Ask for the prediction; when it succeeded, download its output."""
@@ -190,54 +221,61 @@ class ReplicateProvider(HostedProvider):
         }
         return Job(job_id=prediction_id, handle=handle)
 
-    async def _find(
-        self,
-        sent_input: Mapping[str, Any],
-        name: str,
-        version: str,
-        sent_at: float,
-        lost: ProviderError,
-    ) -> Mapping[str, Any]:
-        """The prediction a lost submit created, or the unknown-outcome error."""
-        try:
+    async def _lookup(
+        self, sent_input: Mapping[str, Any], name: str, version: str, sent_at: float
+    ) -> Mapping[str, Any] | None:
+        """The one prediction created since ``sent_at`` with this model and input, or None.
+
+        Raises a ProviderError when the list cannot be read, and an unknown-outcome
+        one when several predictions match.
+        """
+        since = sent_at - _LOOKUP_SKEW_S
+        url: str | None = f"{self.base_url}/predictions"
+        matches = []
+        pages = 0
+        while url is not None:
+            pages += 1
+            if pages > _LOOKUP_PAGES:
+                raise self._boundary.error(
+                    f"more than {_LOOKUP_PAGES} pages of predictions since the submit",
+                    retryable=False,
+                    unknown_outcome=True,
+                    error_type="unknown_outcome",
+                )
             response = await self._boundary.send(
-                self._client,
-                "GET",
-                f"{self.base_url}/predictions",
-                what="lookup",
-                headers=self._auth(),
+                self._client, "GET", url, what="lookup", headers=self._auth()
             )
-            candidates = [
-                p
-                for p in _json_object(response).get("results") or []
-                if isinstance(p, Mapping)
-                and _created(p) >= sent_at - _LOOKUP_SKEW_S
-                and p.get("model") == name
-                and (not version or p.get("version") == version)
-            ]
-            matches = []
-            for prediction in candidates:
+            page = _json_object(response)
+            results = [p for p in page.get("results") or [] if isinstance(p, Mapping)]
+            for prediction in results:
+                if (
+                    _created(prediction) < since
+                    or prediction.get("model") != name
+                    or (version and prediction.get("version") != version)
+                ):
+                    continue
                 full = prediction
                 if "input" not in prediction:
-                    url = (prediction.get("urls") or {}).get("get")
-                    url = url or f"{self.base_url}/predictions/{prediction.get('id')}"
+                    get = (prediction.get("urls") or {}).get("get")
+                    get = get or f"{self.base_url}/predictions/{prediction.get('id')}"
                     answer = await self._boundary.send(
-                        self._client, "GET", url, what="lookup", headers=self._auth()
+                        self._client, "GET", get, what="lookup", headers=self._auth()
                     )
                     full = _json_object(answer)
                 if full.get("input") == sent_input:
                     matches.append(full)
-        except ProviderError:
-            matches = []
-        if len(matches) == 1:
-            return matches[0]
-        found = "none" if not matches else f"{len(matches)} identical ones"
-        raise self._boundary.error(
-            f"{lost} (looked for the prediction in the recent predictions list: {found})",
-            retryable=False,
-            unknown_outcome=True,
-            error_type="unknown_outcome",
-        ) from None
+            # Newest first: a page that reaches back past the submit is the last one needed.
+            older = not results or min(_created(p) for p in results) < since
+            following = page.get("next")
+            url = None if older or not isinstance(following, str) or not following else following
+        if len(matches) > 1:
+            raise self._boundary.error(
+                f"{len(matches)} identical predictions were created since the submit",
+                retryable=False,
+                unknown_outcome=True,
+                error_type="unknown_outcome",
+            )
+        return matches[0] if matches else None
 
     async def _outputs(self, job: Job, prediction: Mapping[str, Any], cost: Cost) -> JobState:
         urls = list(_urls(prediction.get("output")))

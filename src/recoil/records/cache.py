@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from recoil.records.receipt import EvalRecord, Receipt, Record, Submitted
+from recoil.records.receipt import EvalRecord, Receipt, Record, Sending, Submitted
 
 # Request fields that are routing, not content: the provider is keyed on its own.
 _ROUTING = frozenset({"provider"})
@@ -72,6 +72,8 @@ class LogIndex:
     """request_sha256 -> the latest succeeded receipt."""
     open_jobs: dict[str, Submitted] = field(default_factory=dict)
     """request_sha256 -> a submitted job with no final receipt yet."""
+    unsure: dict[str, Sending] = field(default_factory=dict)
+    """request_sha256 -> a submit that was sent (or about to be) with no answer recorded."""
     evals: dict[str, dict[str, float]] = field(default_factory=dict)
     """receipt_id -> scores from later ``eval`` records."""
 
@@ -87,15 +89,26 @@ class LogIndex:
         """Index one more record."""
         if isinstance(record, Receipt):
             self.receipts[record.receipt_id] = record
-            job = self.open_jobs.get(record.request_sha256)
+            key = record.request_sha256
+            job = self.open_jobs.get(key)
             if job is not None and job.receipt_id == record.receipt_id:
-                del self.open_jobs[record.request_sha256]
+                del self.open_jobs[key]
+            if self.unsure:
+                self._settle(key, record.receipt_id)
             if record.succeeded:
-                self.succeeded[record.request_sha256] = record
+                self.succeeded[key] = record
         elif isinstance(record, Submitted):
             self.open_jobs[record.request_sha256] = record
+            self._settle(record.request_sha256, record.receipt_id)
+        elif isinstance(record, Sending):
+            self.unsure[record.request_sha256] = record
         elif isinstance(record, EvalRecord):
             self.evals.setdefault(record.receipt_id, {}).update(record.scores)
+
+    def _settle(self, key: str, receipt_id: str) -> None:
+        sending = self.unsure.get(key)
+        if sending is not None and sending.receipt_id == receipt_id:
+            del self.unsure[key]
 
     def scores(self, receipt: Receipt) -> dict[str, float]:
         """A receipt's eval scores merged with later ``eval`` records."""

@@ -256,6 +256,54 @@ class Submitted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Sending:
+    """A submit about to go to a remote provider, recorded (durably) before it is sent.
+
+    A ``sending`` record with no ``submitted`` record or receipt of the same
+    ``receipt_id`` after it is a submit a crash interrupted: the provider may
+    or may not have accepted (and billed) it. The next run looks the job up
+    (``Provider.find``) instead of sending the request again.
+    """
+
+    receipt_id: str
+    """The id of the dispatch, and the ``key`` its submit was sent with."""
+    modality: str
+    provider: str
+    request_sha256: str
+    sent_us: int
+    run_id: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    kind = "sending"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "kind": self.kind,
+            "schema_version": self.schema_version,
+            "receipt_id": self.receipt_id,
+            "modality": self.modality,
+            "provider": self.provider,
+            "request_sha256": self.request_sha256,
+            "sent_us": self.sent_us,
+            "run_id": self.run_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sending:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            receipt_id=data["receipt_id"],
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            modality=data["modality"],
+            provider=data["provider"],
+            request_sha256=data["request_sha256"],
+            sent_us=int(data["sent_us"]),
+            run_id=data.get("run_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EvalRecord:
     """Scores that arrived after a receipt, naming the receipt they score."""
 
@@ -295,11 +343,12 @@ class EvalRecord:
         )
 
 
-Record = Receipt | Submitted | EvalRecord
+Record = Receipt | Submitted | Sending | EvalRecord
 
-_KINDS: dict[str, type[Receipt] | type[Submitted] | type[EvalRecord]] = {
+_KINDS: dict[str, type[Receipt] | type[Submitted] | type[Sending] | type[EvalRecord]] = {
     "receipt": Receipt,
     "submitted": Submitted,
+    "sending": Sending,
     "eval": EvalRecord,
 }
 

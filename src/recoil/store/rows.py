@@ -252,8 +252,9 @@ class LogRows:
             self.receipts.append(receipt_row(pid, record))
         elif isinstance(record, Submitted):
             self.submitted.append(submitted_row(pid, record))
-        else:
+        elif isinstance(record, EvalRecord):
             self.evals.append(eval_row(pid, record))
+        # A ``sending`` record only matters to the dispatcher that resumes a run.
 
     def insert(self, conn: Connection) -> int:
         """Insert the rows the store lacks; returns how many it did."""

@@ -5,7 +5,8 @@
 ``GET /v1/predictions/{id}``: starting for ``queue_s``, processing for
 ``run_s``, then succeeded (output: one file URL, or a list with
 ``output_count`` > 1) or failed; ``GET /v1/predictions``: the list, newest
-first (without inputs, like the real one's summaries); ``POST
+first, ``control.page_size`` a page with a ``next`` URL (``?cursor=``), without
+inputs, like the real one's summaries; ``POST
 /v1/predictions/{id}/cancel``. Inputs without ``prompt`` or ``text``, and
 image-to-video inputs without a decodable ``image``, get 422. Output files
 under ``/files/`` expire after ``control.files.ttl_s``.
@@ -74,6 +75,8 @@ class ReplicateControl(Control):
         self.run_s = 0.03
         self.fail_next: str | None = None
         self.output_count = 1
+        self.page_size = 100
+        """Predictions per page of ``GET /v1/predictions`` (``next`` links the following page)."""
         self.kinds: dict[str, str] = {}
         """Model -> ``image``, ``video`` or ``audio``, overriding the guess from its name."""
         self.versions: dict[str, str] = {}
@@ -134,12 +137,16 @@ class ReplicateApp:
         if request.method == "GET" and path == "/v1/predictions":
             with c.lock:
                 items = sorted(c.predictions.values(), key=lambda p: p.created, reverse=True)
+            start = int(request.query.get("cursor", "0"))
             results = []
-            for p in items:
+            for p in items[start : start + c.page_size]:
                 summary = self._view(request, p)
                 summary.pop("input")
                 results.append(summary)
-            return Response(200, {"results": results, "next": None, "previous": None})
+            after = start + c.page_size
+            following = f"{host_url(request)}/v1/predictions?cursor={after}"
+            page = {"results": results, "next": following if after < len(items) else None}
+            return Response(200, {**page, "previous": None})
         if len(parts) >= 3 and parts[1] == "predictions":
             with c.lock:
                 p = c.predictions.get(parts[2])

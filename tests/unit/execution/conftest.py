@@ -79,6 +79,7 @@ class ProbeProvider:
     seed: int = 0
     version: str = "probe-1"
     poll_interval_s: float = 0.001
+    remote: bool = False
     active: int = 0
     max_active: int = 0
     attempts: list[Attempt] = field(default_factory=list)
@@ -118,7 +119,7 @@ class ProbeProvider:
     def attempts_of(self, prompt: str) -> list[Attempt]:
         return [a for a in self.attempts if a.prompt == prompt]
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         p = request.params
         n = self.counts[request.prompt]
         self.counts[request.prompt] += 1
@@ -149,6 +150,9 @@ class ProbeProvider:
             cost=Cost(amount=float(p.get("cost", 0.0)), source="reported"),
         )
         return Job(job_id=f"{request.prompt}-{n}", result=state)
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        return None
 
     async def check(self, job: Job) -> JobState:
         assert job.result is not None

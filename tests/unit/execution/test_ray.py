@@ -14,7 +14,7 @@ from recoil.errors import ConfigError
 from recoil.execution.policy import RetryPolicy
 from recoil.execution.scheduler import Scheduler, Unit
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
-from recoil.providers.base import Provider, ProviderConfig
+from recoil.providers.base import Job, Provider, ProviderConfig
 from recoil.records.log import read_records
 from recoil.records.receipt import Receipt
 
@@ -113,3 +113,28 @@ def test_bad_ray_resources_are_a_config_error(tmp_path: Path, local_ray: None) -
     with pytest.raises(ConfigError, match="ray_resources"):
         dispatcher.prepare("keyframe", {"prompt": "x"}, ctx)
     asyncio.run(dispatcher.aclose())
+
+
+def test_find_runs_in_a_worker_like_submit(tmp_path: Path, local_ray: None) -> None:
+    """A crashed run's submit is looked up through Ray as it would be locally."""
+    from recoil.execution.ray import RayDispatcher
+
+    ctx = context_at(tmp_path)
+    dispatcher = RayDispatcher(ctx)
+    prepared = dispatcher.prepare("keyframe", {"prompt": "a lighthouse"}, ctx)
+    provider = prepared.provider
+
+    async def scenario() -> tuple[Job, Job | None, Job | None]:
+        try:
+            job = await provider.submit(prepared.request, "r-crashed")
+            found = await provider.find(prepared.request, "r-crashed", 0)
+            missing = await provider.find(prepared.request, "r-never-sent", 0)
+            return job, found, missing
+        finally:
+            await dispatcher.aclose()
+
+    job, found, missing = asyncio.run(scenario())
+    assert provider.remote  # the fake with a calls file: its jobs outlive the process
+    assert found is not None and found.job_id == job.job_id
+    assert missing is None
+    assert provider.local.submits == 0  # type: ignore[attr-defined]  # the work ran in workers

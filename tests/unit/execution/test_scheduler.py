@@ -358,9 +358,9 @@ def test_a_long_backlog_is_not_prepared_before_the_first_calls(
         prepared += 1
         validate(request)
 
-    async def recording_submit(request: Request) -> Job:
+    async def recording_submit(request: Request, key: str) -> Job:
         at_first_submit.append(prepared)
-        return await submit(request)
+        return await submit(request, key)
 
     probes.probe.validate = counting_validate  # type: ignore[method-assign]
     probes.probe.submit = recording_submit  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+import uuid
 import wave
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from recoil.providers.fake import FakeProvider
 
 
 def run(provider: FakeProvider, request: Request) -> JobState:
-    job = asyncio.run(provider.submit(request))
+    job = asyncio.run(provider.submit(request, uuid.uuid4().hex))
     assert job.result is not None
     return job.result
 
@@ -125,7 +126,7 @@ def test_async_jobs_complete_after_latency() -> None:
     request = KeyframeRequest(prompt="x", params={"fake_async": True, "fake_latency_s": 0.05})
 
     async def scenario() -> tuple[Job, JobState, JobState]:
-        job = await fake.submit(request)
+        job = await fake.submit(request, uuid.uuid4().hex)
         first = await fake.check(job)
         await asyncio.sleep(0.06)
         return job, first, await fake.check(job)

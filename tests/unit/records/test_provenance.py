@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def sha256_text(text: str) -> str:
 
 
 def raw_fake_output(prompt: str, seed: int | None) -> bytes:
-    job = asyncio.run(FakeProvider().submit(KeyframeRequest(prompt=prompt, seed=seed)))
+    job = asyncio.run(
+        FakeProvider().submit(KeyframeRequest(prompt=prompt, seed=seed), uuid.uuid4().hex)
+    )
     assert job.result is not None
     return job.result.outputs[0].data
 

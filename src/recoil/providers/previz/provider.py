@@ -64,6 +64,7 @@ class PrevizProvider:
     name = "previz"
     version = "previz-1"
     poll_interval_s = 0.0
+    remote = False
     modalities = frozenset(MODELS)
 
     def __init__(self, *, workers: int | None = None) -> None:
@@ -109,7 +110,7 @@ class PrevizProvider:
         """Nothing can stop previz: it needs no server, network or GPU."""
         return []
 
-    async def submit(self, request: Request) -> Job:
+    async def submit(self, request: Request, key: str) -> Job:
         """Render the request and return the finished job."""
         job_id = request_job_id(self.name, self.version, request)
         task, output_name, mime = self._plan(request)
@@ -139,6 +140,10 @@ class PrevizProvider:
             raw_status="succeeded",
         )
         return Job(job_id=job_id, result=state)
+
+    async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
+        """Previz work dies with its process: nothing to find."""
+        return None
 
     async def check(self, job: Job) -> JobState:
         """The result ``submit`` stored on the job."""

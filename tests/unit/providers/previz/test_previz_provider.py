@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import uuid
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ def provider() -> Iterator[PrevizProvider]:
 
 
 def submit(provider: PrevizProvider, request: Request) -> JobState:
-    job = asyncio.run(provider.submit(request))
+    job = asyncio.run(provider.submit(request, uuid.uuid4().hex))
     assert job.result is not None
     assert asyncio.run(provider.check(job)) is job.result
     return job.result
@@ -74,13 +75,14 @@ def test_keyframe(provider: PrevizProvider) -> None:
 
 def test_same_request_same_bytes_and_job_id(provider: PrevizProvider) -> None:
     request = KeyframeRequest(prompt="A harbour", seed=4, width=160, height=90, shot=SHOT)
-    first = asyncio.run(provider.submit(request))
-    second = asyncio.run(provider.submit(request))
+    first = asyncio.run(provider.submit(request, uuid.uuid4().hex))
+    second = asyncio.run(provider.submit(request, uuid.uuid4().hex))
     assert first.job_id == second.job_id
     assert first.result == second.result
     other = asyncio.run(
         provider.submit(
-            KeyframeRequest(prompt="A harbour", seed=5, width=160, height=90, shot=SHOT)
+            KeyframeRequest(prompt="A harbour", seed=5, width=160, height=90, shot=SHOT),
+            uuid.uuid4().hex,
         )
     )
     assert other.job_id != first.job_id
@@ -182,7 +184,9 @@ def test_validate_names_the_bad_field(provider: PrevizProvider) -> None:
 
 def test_missing_input_is_a_permanent_error(provider: PrevizProvider, tmp_path: Path) -> None:
     with pytest.raises(ProviderError, match="cannot read") as info:
-        asyncio.run(provider.submit(UpscaleRequest(image=str(tmp_path / "gone.png"))))
+        asyncio.run(
+            provider.submit(UpscaleRequest(image=str(tmp_path / "gone.png")), uuid.uuid4().hex)
+        )
     assert info.value.retryable is False
 
 
@@ -190,7 +194,9 @@ def test_broken_input_is_a_permanent_error(provider: PrevizProvider, tmp_path: P
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"<html>not an image</html>")
     with pytest.raises(ProviderError, match="could not render") as info:
-        asyncio.run(provider.submit(VideoRequest(image=str(junk), duration_s=0.1)))
+        asyncio.run(
+            provider.submit(VideoRequest(image=str(junk), duration_s=0.1), uuid.uuid4().hex)
+        )
     assert info.value.retryable is False
 
 
