@@ -125,7 +125,13 @@ def write_timeline(edit: Edit, out: Path, *, clip_schema: int | None = None) -> 
         known = ", ".join(sorted(otio.adapters.suffixes_with_defined_adapters(write=True)))
         raise ValidationError(
             f"no OpenTimelineIO adapter writes {out.name!r}; writable suffixes: {known} "
-            f"(install otio-cmx3600-adapter for .edl, otio-fcp-adapter for .xml)"
+            "(pip install 'recoil[interchange]' adds otio-cmx3600-adapter for .edl and "
+            "otio-fcp-adapter for .xml)"
+        )
+    if suffix != "otio" and not RationalTime.is_valid_timecode_rate(edit.fps):
+        raise ValidationError(
+            f"{out.name} counts in SMPTE timecode, which has no {edit.fps:g} fps; set the shot "
+            "list's fps to 24, 25, 30, 48, 50 or 60 (or an NTSC rate), or write .otio instead"
         )
     timeline = build_timeline(edit)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -155,10 +161,13 @@ def _video_clip(beat: BeatCut, frames: int, rate: float) -> Any:
             name=f"MISSING: {beat.beat_id}", available_range=planned
         )
     else:
-        active = _reference(primary, "video", fallback=planned)
+        active = _reference(primary, "video", fallback=planned, rate=rate)
     references = {ACTIVE_KEY: active}
     references.update(
-        {take_key(take): _reference(take, "video", fallback=None) for take in beat.alternates}
+        {
+            take_key(take): _reference(take, "video", fallback=None, rate=rate)
+            for take in beat.alternates
+        }
     )
     clip.set_media_references(references, ACTIVE_KEY)
     clip.metadata["recoil"] = _clip_metadata(beat, missing=missing)
@@ -208,7 +217,7 @@ def _take_metadata(take: TakeMedia) -> dict[str, Any]:
     }
 
 
-def _reference(take: TakeMedia, kind: MediaKind, *, fallback: Any) -> Any:
+def _reference(take: TakeMedia, kind: MediaKind, *, fallback: Any, rate: float) -> Any:
     """The take's file as a media reference; a ``MissingReference`` when it has none."""
     path = take.video if kind == "video" else take.audio
     reference: Any
@@ -216,15 +225,21 @@ def _reference(take: TakeMedia, kind: MediaKind, *, fallback: Any) -> Any:
         reference = otio.schema.MissingReference(name=take.take_id, available_range=fallback)
     else:
         reference = otio.schema.ExternalReference(
-            target_url=path.resolve().as_uri(), available_range=_probe(path, kind)
+            target_url=path.resolve().as_uri(), available_range=_probe(path, kind, rate)
         )
         reference.name = take.take_id
     reference.metadata["recoil"] = _take_metadata(take)
     return reference
 
 
-def _probe(path: Path, kind: MediaKind) -> Any:
-    """The real extent of a media file: frames at its own rate, or samples for audio."""
+def _probe(path: Path, kind: MediaKind, timeline_rate: float) -> Any:
+    """The real extent of a media file, in frames at the timeline's rate.
+
+    Counted in the file's own frames (or samples), then expressed at the
+    timeline's rate, fractions kept: EDL and FCP XML write every range as
+    timecode at a standard rate, which an audio sample rate (or a model's
+    16 fps) is not.
+    """
     try:
         with av.open(str(path)) as container:
             streams = container.streams.video if kind == "video" else container.streams.audio
@@ -248,7 +263,8 @@ def _probe(path: Path, kind: MediaKind) -> Any:
             count = exact or round(seconds * rate)
     except av.FFmpegError as error:
         raise StoreError(f"cannot read take {kind} {path}: {error}; re-render the take") from error
-    return TimeRange(RationalTime(0, float(rate)), RationalTime(count, float(rate)))
+    frames = Fraction(count) / rate * Fraction(timeline_rate)
+    return TimeRange(RationalTime(0, timeline_rate), RationalTime(float(frames), timeline_rate))
 
 
 def _audio_items(beat: BeatCut, frames: int, rate: float) -> list[Any]:
@@ -257,7 +273,7 @@ def _audio_items(beat: BeatCut, frames: int, rate: float) -> list[Any]:
     take = beat.primary
     if take is None or take.audio is None or not take.audio.is_file():
         return [otio.schema.Gap(name=name, source_range=_span(frames, rate))]
-    reference = _reference(take, "audio", fallback=None)
+    reference = _reference(take, "audio", fallback=None, rate=rate)
     available = reference.available_range
     # Whole frames only: a sub-frame tail is dropped, as the cut's frame grid does.
     heard = min(frames, math.floor(available.duration.to_seconds() * rate + 1e-9))

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +184,65 @@ def test_a_suffix_without_an_adapter_is_refused_with_a_hint(edit: Edit, tmp_path
     with pytest.raises(ValidationError, match="otio-cmx3600-adapter"):
         write_timeline(edit, tmp_path / "cut.nope")
     assert list(tmp_path.iterdir()) == [] or not (tmp_path / "cut.nope").exists()
+
+
+def _beat_clips(track: Any) -> list[tuple[str, int]]:
+    return [(item.name, round(item.duration().value)) for item in track]
+
+
+def test_the_timeline_writes_as_a_cmx_3600_edl(edit: Edit, tmp_path: Path) -> None:
+    """SPEC 11: convertible to EDL through OpenTimelineIO's adapter package."""
+    out = write_timeline(edit, tmp_path / "cut.edl")
+    text = out.read_text()
+    assert text.startswith("TITLE: Night <shift>")
+    back = otio.adapters.read_from_file(str(out), rate=24)
+    (video,) = back.tracks
+    expected = [(f"{b.scene_id}/{b.beat_id}", edit.beat_frames(b)) for b in edit.beats]
+    assert _beat_clips(video) == expected
+    first = video[0]
+    assert first.media_reference.target_url == edit.beats[0].primary.video.resolve().as_uri()  # type: ignore[union-attr]
+    assert {m.name for m in first.markers} == {"APPROVED: B01-T00", "S01"}
+    assert isinstance(video[1].media_reference, otio.schema.MissingReference)
+
+
+def test_the_timeline_writes_as_fcp_7_xml_with_its_audio(edit: Edit, tmp_path: Path) -> None:
+    """SPEC 11: convertible to FCP XML; audio references count in timecode, not samples."""
+    out = write_timeline(edit, tmp_path / "cut.xml")
+    back = otio.adapters.read_from_file(str(out))
+    video, audio = back.tracks
+    expected = [(f"{b.scene_id}/{b.beat_id}", edit.beat_frames(b)) for b in edit.beats]
+    assert _beat_clips(video) == expected
+    assert video[0].media_reference.target_url.endswith("/b01-t00.mp4")
+    assert audio.duration() == video.duration()
+    heard = [item for item in audio if isinstance(item, otio.schema.Clip)]
+    assert [clip.media_reference.target_url.rsplit("/", 1)[1] for clip in heard] == [
+        "b01-t00.wav",
+        "b03-t02.wav",
+    ]
+    assert [round(clip.duration().value) for clip in heard] == [24, 48]
+
+
+def test_otioconvert_turns_the_written_otio_into_fcp_xml(edit: Edit, tmp_path: Path) -> None:
+    """What a user runs on ``exports/cut.otio``: OpenTimelineIO's own converter."""
+    source = write_timeline(edit, tmp_path / "cut.otio")
+    converter = Path(sys.executable).with_name("otioconvert")
+    for suffix in ("xml", "edl"):
+        target = tmp_path / f"converted.{suffix}"
+        done = subprocess.run(
+            [str(converter), "-i", str(source), "-o", str(target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "s02/b03" in target.read_text()
+
+
+def test_a_frame_rate_timecode_cannot_count_is_refused_for_interchange(
+    edit: Edit, tmp_path: Path
+) -> None:
+    twelve = dataclasses.replace(edit, fps=12)
+    with pytest.raises(ValidationError, match="no 12 fps"):
+        write_timeline(twelve, tmp_path / "cut.xml")
+    assert not (tmp_path / "cut.xml").exists()
+    write_timeline(twelve, tmp_path / "cut.otio")  # OpenTimelineIO itself takes any rate
