@@ -707,10 +707,11 @@ def _accepted(calls: Path) -> list[str]:
     return [c["job_id"] for c in lines(calls) if c["accepted"]]
 
 
-def _registry_serving(cls: type[FakeProvider]) -> Registry:
+def _rerun(context: DispatchContext, vendor: type[FakeProvider]) -> Receipt:
+    """The crashed dispatch, run again with ``vendor`` serving ``fake``."""
     registry = register_default_runners(Registry(load_entry_points=False))
-    registry.register_provider("fake", cls, MODALITIES, replace=True)
-    return registry
+    registry.register_provider("fake", vendor, MODALITIES, replace=True)
+    return dispatch("keyframe", {"prompt": "a lighthouse"}, context=context, registry=registry)
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
@@ -719,12 +720,7 @@ def test_a_submit_cut_off_by_a_crash_is_looked_up_not_paid_twice(tmp_path: Path,
     job up: it polls the job the vendor accepted, and sends only one that never arrived."""
     context, calls = _crash_in_submit(tmp_path, when)
     sending = lines(context.receipts_file)[0]
-    receipt = dispatch(
-        "keyframe",
-        {"prompt": "a lighthouse"},
-        context=context,
-        registry=_registry_serving(FakeProvider),
-    )
+    receipt = _rerun(context, FakeProvider)
     assert receipt.status is ReceiptStatus.SUCCEEDED
     assert receipt.receipt_id == sending["receipt_id"]  # the same dispatch, finished
     assert _accepted(calls) == [receipt.job_id]  # one job at the vendor, paid once
@@ -758,23 +754,13 @@ def test_a_crashed_submit_nobody_can_look_up_fails_and_is_not_resent(tmp_path: P
     context, calls = _crash_in_submit(tmp_path, "after")
     sending = lines(context.receipts_file)[0]
     with pytest.raises(DispatchError) as info:
-        dispatch(
-            "keyframe",
-            {"prompt": "a lighthouse"},
-            context=context,
-            registry=_registry_serving(CannotTell),
-        )
+        _rerun(context, CannotTell)
     failed = info.value.receipt
     assert failed.error is not None and failed.error.unknown_outcome
     assert not failed.error.retryable
     assert failed.receipt_id == sending["receipt_id"]
     assert len(_accepted(calls)) == 1  # not sent again
-    again = dispatch(
-        "keyframe",
-        {"prompt": "a lighthouse"},
-        context=context,
-        registry=_registry_serving(CannotTell),
-    )
+    again = _rerun(context, CannotTell)
     assert again.status is ReceiptStatus.SUCCEEDED
     assert len(_accepted(calls)) == 2
 
@@ -784,20 +770,10 @@ def test_a_failed_lookup_keeps_the_crashed_submit_unsure(tmp_path: Path) -> None
     context, calls = _crash_in_submit(tmp_path, "after")
     sending = lines(context.receipts_file)[0]
     with pytest.raises(DispatchError) as info:
-        dispatch(
-            "keyframe",
-            {"prompt": "a lighthouse"},
-            context=context,
-            registry=_registry_serving(LookupDown),
-        )
+        _rerun(context, LookupDown)
     assert info.value.receipt.error is not None and info.value.receipt.error.retryable
     assert info.value.receipt.receipt_id != sending["receipt_id"]
-    receipt = dispatch(
-        "keyframe",
-        {"prompt": "a lighthouse"},
-        context=context,
-        registry=_registry_serving(FakeProvider),
-    )
+    receipt = _rerun(context, FakeProvider)
     assert receipt.receipt_id == sending["receipt_id"]
     assert _accepted(calls) == [receipt.job_id]
 

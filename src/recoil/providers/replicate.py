@@ -140,16 +140,12 @@ class ReplicateProvider(HostedProvider):
                 raise
             try:
                 found = await self._lookup(body["input"], name, version, sent_at)
+                looked = "none"
             except ProviderError as lookup:
-                raise self._boundary.error(
-                    f"{exc} (looked for the prediction in the recent predictions list: {lookup})",
-                    retryable=False,
-                    unknown_outcome=True,
-                    error_type="unknown_outcome",
-                ) from None
+                found, looked = None, str(lookup)
             if found is None:
                 raise self._boundary.error(
-                    f"{exc} (looked for the prediction in the recent predictions list: none)",
+                    f"{exc} (looked for the prediction in the recent predictions list: {looked})",
                     retryable=False,
                     unknown_outcome=True,
                     error_type="unknown_outcome",

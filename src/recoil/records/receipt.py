@@ -7,6 +7,7 @@ Every record written to ``receipts.jsonl`` carries a ``kind`` tag and a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -277,17 +278,8 @@ class Sending:
     kind = "sending"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {
-            "kind": self.kind,
-            "schema_version": self.schema_version,
-            "receipt_id": self.receipt_id,
-            "modality": self.modality,
-            "provider": self.provider,
-            "request_sha256": self.request_sha256,
-            "sent_us": self.sent_us,
-            "run_id": self.run_id,
-        }
+        """A JSON-safe dict (every field is a string or a number)."""
+        return {"kind": self.kind, **dataclasses.asdict(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Sending:

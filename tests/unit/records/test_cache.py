@@ -10,7 +10,14 @@ from recoil.dispatch import dispatch
 from recoil.providers.registry import Registry
 from recoil.records.cache import LogIndex, request_sha256
 from recoil.records.log import ReceiptLog, read_records
-from recoil.records.receipt import EvalRecord, Receipt, ReceiptError, ReceiptStatus, Submitted
+from recoil.records.receipt import (
+    EvalRecord,
+    Receipt,
+    ReceiptError,
+    ReceiptStatus,
+    Sending,
+    Submitted,
+)
 
 BASE: dict[str, Any] = {
     "modality": "keyframe",
@@ -108,6 +115,33 @@ def test_index_tracks_succeeded_open_jobs_and_evals() -> None:
     later = receipt("r_3", "k")
     index.add(later)
     assert index.succeeded["k"] is later
+
+
+def test_a_sending_record_stays_unsure_until_its_dispatch_answers() -> None:
+    """SPEC 7: a submit with no answer recorded is unsure; a `submitted` record or a receipt
+    of the same dispatch settles it, and another dispatch's records do not."""
+
+    def sending(receipt_id: str, key: str) -> Sending:
+        return Sending(
+            receipt_id=receipt_id,
+            modality="keyframe",
+            provider="fal",
+            request_sha256=key,
+            sent_us=1,
+        )
+
+    index = LogIndex.build([sending("r_1", "k"), sending("r_2", "k2"), sending("r_3", "k3")])
+    assert set(index.unsure) == {"k", "k2", "k3"}
+    index.add(receipt("r_9", "k"))  # an older dispatch of the same request
+    assert index.unsure["k"].receipt_id == "r_1"
+    index.add(
+        Submitted(
+            receipt_id="r_1", modality="keyframe", provider="fal", request_sha256="k", job_id="j"
+        )
+    )
+    index.add(receipt("r_2", "k2", ok=False))
+    assert set(index.unsure) == {"k3"}
+    assert index.open_jobs["k"].job_id == "j"
 
 
 def test_eval_records_merge_from_the_log(context: DispatchContext, registry: Registry) -> None:

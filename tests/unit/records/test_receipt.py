@@ -16,6 +16,7 @@ from recoil.records.receipt import (
     Receipt,
     ReceiptError,
     ReceiptStatus,
+    Sending,
     Submitted,
     record_from_dict,
 )
@@ -169,8 +170,16 @@ def test_every_record_kind_is_tagged_and_round_trips() -> None:
         submitted_us=5,
         run_id="run",
     )
+    sending = Sending(
+        receipt_id="r_1",
+        modality="video",
+        provider="fal",
+        request_sha256="a" * 64,
+        sent_us=4,
+        run_id="run",
+    )
     scored = EvalRecord(receipt_id="r_1", scores={"sharpness": 0.5}, scorer="image", created_us=6)
-    for record, kind in ((submitted, "submitted"), (scored, "eval")):
+    for record, kind in ((sending, "sending"), (submitted, "submitted"), (scored, "eval")):
         data = json.loads(json.dumps(record.to_dict()))
         assert data["kind"] == kind
         assert data["schema_version"] == SCHEMA_VERSION
