@@ -31,6 +31,7 @@ from recoil.context import DispatchContext
 from recoil.deadlines import Deadlines
 from recoil.errors import (
     BudgetExceededError,
+    ConfigError,
     DispatchError,
     PayloadError,
     ProviderError,
@@ -148,6 +149,7 @@ class Dispatcher:
         if instance is None:
             config = context.provider_config.get(name)
             instance = factory(config if config is not None else ProviderConfig())
+            _check_protocol(name, instance)
             self._providers[name] = instance
         return instance
 
@@ -603,6 +605,21 @@ class Dispatcher:
         self.spent += receipt.cost.amount
         for listener in self.listeners:
             listener(receipt)
+
+
+_PROTOCOL = tuple(name for name in vars(Provider) if not name.startswith("_"))
+"""The members the provider protocol declares."""
+
+
+def _check_protocol(name: str, provider: object) -> None:
+    """A provider that lacks part of the protocol is a configuration error, before any call."""
+    missing = [member for member in _PROTOCOL if not hasattr(provider, member)]
+    if missing:
+        raise ConfigError(
+            f"provider {name!r} ({type(provider).__module__}.{type(provider).__qualname__}) "
+            f"does not implement the provider protocol: it lacks {', '.join(missing)} "
+            "(see recoil.providers.base.Provider)"
+        )
 
 
 async def _cancel_quietly(provider: Provider, job: Job) -> None:

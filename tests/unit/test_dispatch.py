@@ -20,6 +20,7 @@ from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher, dispatch, dispatch_async
 from recoil.errors import (
     BudgetExceededError,
+    ConfigError,
     DispatchError,
     PayloadError,
     ProviderError,
@@ -784,3 +785,50 @@ def test_a_local_provider_writes_no_sending_record(
     """Work in this process dies with it: only remote providers pay the extra record."""
     dispatch("keyframe", {"prompt": "x", "fake_async": True}, context=context, registry=registry)
     assert [line["kind"] for line in lines(context.receipts_file)] == ["submitted", "receipt"]
+
+
+class OldStyle:
+    """A plugin written against an older protocol: no ``remote``, no ``find``."""
+
+    name = "oldstyle"
+    version = "1"
+    poll_interval_s = 0.0
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    def model_for(self, request: Request) -> str:
+        return "m"
+
+    def validate(self, request: Request) -> None:
+        pass
+
+    def estimate_cost(self, request: Request) -> Cost:
+        return Cost()
+
+    async def preflight(self) -> list[str]:
+        return []
+
+    async def submit(self, request: Request) -> Job:
+        raise AssertionError("never called")
+
+    async def check(self, job: Job) -> JobState:
+        raise AssertionError("never called")
+
+    async def cancel(self, job: Job) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_a_provider_missing_part_of_the_protocol_is_a_config_error(
+    context: DispatchContext, registry: Registry
+) -> None:
+    """Bad input gets one clear line naming the problem, and nothing is written."""
+    registry.register_provider("oldstyle", OldStyle, ["keyframe"])
+    with pytest.raises(ConfigError, match=r"'oldstyle' .*OldStyle\) .* lacks remote, find"):
+        dispatch(
+            "keyframe", {"prompt": "x", "provider": "oldstyle"}, context=context, registry=registry
+        )
+    assert_nothing_written(context)
