@@ -244,15 +244,10 @@ class Submitted:
     def from_dict(cls, data: Mapping[str, Any]) -> Submitted:
         """Inverse of :meth:`to_dict`."""
         return cls(
-            receipt_id=data["receipt_id"],
-            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
-            modality=data["modality"],
-            provider=data["provider"],
-            request_sha256=data["request_sha256"],
+            **_dispatch_fields(data),
             job_id=data["job_id"],
             handle=dict(data.get("handle", {})),
             submitted_us=int(data.get("submitted_us", 0)),
-            run_id=data.get("run_id"),
         )
 
 
@@ -284,15 +279,19 @@ class Sending:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Sending:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            receipt_id=data["receipt_id"],
-            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
-            modality=data["modality"],
-            provider=data["provider"],
-            request_sha256=data["request_sha256"],
-            sent_us=int(data["sent_us"]),
-            run_id=data.get("run_id"),
-        )
+        return cls(**_dispatch_fields(data), sent_us=int(data["sent_us"]))
+
+
+def _dispatch_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a ``submitted`` and a ``sending`` record share: which dispatch it was."""
+    return {
+        "receipt_id": data["receipt_id"],
+        "schema_version": int(data.get("schema_version", SCHEMA_VERSION)),
+        "modality": data["modality"],
+        "provider": data["provider"],
+        "request_sha256": data["request_sha256"],
+        "run_id": data.get("run_id"),
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
