@@ -12,6 +12,7 @@ from typing import Any
 
 from recoil.errors import ValidationError
 from recoil.providers.base import ProviderConfig
+from recoil.records.artifacts import ARTIFACTS_DIR
 
 DEFAULT_PROVIDER = "previz"
 
@@ -22,6 +23,10 @@ class DispatchContext:
 
     Give ``project`` (receipts go to ``project/receipts.jsonl``, artifacts under
     ``project/artifacts/``) or both ``receipts_path`` and ``artifact_root``.
+    Paths inside the project are relative to it: receipts record artifact paths
+    that way, and a relative input-file path in a payload (``image``, ``video``,
+    ``reference_images``...) is read from the folder holding the receipt log, so
+    a receipt's artifact path can be passed to the next dispatch as it is.
     Validation runs in ``__post_init__``, so ``dataclasses.replace`` validates
     the new context too; a bad value fails here, never inside a provider.
     """
@@ -125,7 +130,7 @@ class DispatchContext:
         if self.artifact_root is not None:
             return self.artifact_root
         assert self.project is not None
-        return self.project / "artifacts"
+        return self.project / ARTIFACTS_DIR
 
     def provider_for(self, modality: str, requested: str | None) -> str:
         """The provider a request goes to: its own choice, this context's, the default."""

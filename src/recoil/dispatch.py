@@ -51,7 +51,7 @@ from recoil.providers.base import (
     ProviderConfig,
 )
 from recoil.providers.registry import Registry, default_registry
-from recoil.records.artifacts import ArtifactStore, sha256_file
+from recoil.records.artifacts import ArtifactStore, recorded_path, sha256_file
 from recoil.records.cache import LogIndex, request_sha256
 from recoil.records.log import ReceiptLog, read_records
 from recoil.records.provenance import build_sidecar, sidecar_path, write_sidecar
@@ -168,6 +168,9 @@ class Dispatcher:
         or ``UnknownProviderError``; nothing is written.
         """
         runner = self.registry.runner(modality)
+        fields = runner.request_type.input_fields
+        if fields and isinstance(payload, Mapping):
+            payload = _rooted(payload, fields, context.receipts_file.parent)
         if (type(payload) is dict or isinstance(payload, Mapping)) and payload.get("seed") is None:
             # Seeding the payload, not the request, validates it once instead of twice.
             seed = context.seed if context.seed is not None else random.randrange(2**31)
@@ -184,6 +187,10 @@ class Dispatcher:
         model = provider.model_for(request)
         request_dict = request.to_dict()
         secrets = secret_values()
+        record = request_dict
+        if inputs:
+            # Receipts keep input paths inside the project relative to it, like artifacts.
+            record = _recorded_inputs(request_dict, fields, self.log.path.parent)
         return Prepared(
             modality=modality,
             request=request,
@@ -201,7 +208,7 @@ class Dispatcher:
                 provider_version=provider.version,
             ),
             estimate=provider.estimate_cost(request),
-            request_record=redact(request_dict, secrets),
+            request_record=redact(record, secrets),
             provenance=redact(context.provenance if provenance is None else provenance, secrets),
             prompt_sha256=_sha256_text(request.prompt),
         )
@@ -476,7 +483,7 @@ class Dispatcher:
             path, digest, _ = self.artifacts.put(data, extension_for(output.mime))
             stored[output.name] = Artifact(
                 name=output.name,
-                path=str(path),
+                path=recorded_path(path, self.log.path.parent),
                 sha256=digest,
                 mime=output.mime,
                 bytes=len(data),
@@ -490,7 +497,7 @@ class Dispatcher:
             return
         created = utc_now_iso()
         for artifact in receipt.artifacts.values():
-            path = Path(artifact.path)
+            path = self.artifacts.locate(artifact)
             # The first dispatch that made these bytes owns the sidecar; identical
             # bytes from a later dispatch are the same file with the same origin.
             if not sidecar_path(path).exists():
@@ -630,6 +637,44 @@ async def _cancel_quietly(provider: Provider, job: Job) -> None:
 
 def _sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _rooted(payload: Mapping[str, Any], fields: tuple[str, ...], root: Path) -> Mapping[str, Any]:
+    """``payload`` with its relative input-file paths made absolute under ``root``."""
+
+    def relative(value: Any) -> bool:
+        return isinstance(value, str) and bool(value) and not Path(value).is_absolute()
+
+    def absolute(value: Any) -> Any:
+        return str(root / value) if relative(value) else value
+
+    if not any(
+        relative(v) or (isinstance(v, list | tuple) and any(map(relative, v)))
+        for v in (payload.get(name) for name in fields)
+    ):
+        return payload
+    rooted = dict(payload)
+    for name in fields:
+        value = rooted.get(name)
+        if isinstance(value, list | tuple):
+            rooted[name] = [absolute(v) for v in value]
+        elif value is not None:
+            rooted[name] = absolute(value)
+    return rooted
+
+
+def _recorded_inputs(
+    request: dict[str, Any], fields: tuple[str, ...], base: Path
+) -> dict[str, Any]:
+    """The request as receipts record it: input paths inside ``base`` made relative."""
+    record = dict(request)
+    for name in fields:
+        value = record.get(name)
+        if isinstance(value, str):
+            record[name] = recorded_path(Path(value), base)
+        elif isinstance(value, list | tuple):
+            record[name] = [recorded_path(Path(v), base) for v in value]
+    return record
 
 
 def _hash_inputs(modality: str, request: Request) -> dict[str, str]:

@@ -13,6 +13,7 @@ the CLI exit code as a class attribute, and says what to do about it::
     │   ├── UnknownModalityError (KeyError)
     │   └── UnknownProviderError (KeyError)
     ├── StateError                      exit 1  an operation the object's state forbids
+    │   └── ProjectBusyError            exit 75 another process is writing the project
     ├── SelectionError                  exit 1  no take can be chosen as primary
     ├── ProviderError                   exit 1  a provider call failed (retryable flag)
     ├── DispatchError                   exit 1  a dispatch failed; carries the failed receipt
@@ -22,7 +23,9 @@ the CLI exit code as a class attribute, and says what to do about it::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import reprlib
+from collections.abc import Collection, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from recoil.records.redact import redact_text
@@ -130,6 +133,12 @@ class StateError(RecoilError):
     """The operation is not allowed in the object's current state."""
 
 
+class ProjectBusyError(StateError):
+    """Another process is writing the project (one writer per project); try again later."""
+
+    exit_code = 75  # EX_TEMPFAIL, as sysexits.h names "try again later"
+
+
 class SelectionError(RecoilError):
     """No take of a beat can be chosen by the requested strategy."""
 
@@ -196,7 +205,81 @@ def did_you_mean(name: str, known: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+_DESCRIBE_WIDTH = 60
+"""The longest text :func:`describe` returns."""
+_DESCRIBE_MAX_INT_BITS = 256
+
+
+class _ShortRepr(reprlib.Repr):
+    """A ``repr`` that looks at a bounded part of any value.
+
+    Parsed YAML may share one list many times over (anchors and aliases), so a
+    value that is small in its file can be astronomically large as a tree; only
+    the first few items, a few levels deep, are ever visited.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxdict = 4
+        self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = 6
+        self.maxstring = self.maxother = _DESCRIBE_WIDTH
+
+    def repr_str(self, x: str, level: int) -> str:
+        # A plain prefix (reprlib keeps both ends), so long text reads as it starts.
+        return repr(x[: self.maxstring + 1])
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        return repr(x[: self.maxstring + 1])
+
+    def repr_int(self, x: int, level: int) -> str:
+        # Converting a huge int to text is slow and refused past 4300 digits.
+        if x.bit_length() > _DESCRIBE_MAX_INT_BITS:
+            return f"<an integer of about {int(x.bit_length() * 0.30103)} digits>"
+        return super().repr_int(x, level)
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        # Keys in file order: reprlib would sort them, which reads worse and walks them all.
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        pieces = [
+            f"{self.repr1(key, level - 1)}: {self.repr1(item, level - 1)}"
+            for key, item in islice(x.items(), self.maxdict)
+        ]
+        if len(x) > self.maxdict:
+            pieces.append("...")
+        return "{" + ", ".join(pieces) + "}"
+
+    # Sets in iteration order: reprlib would sort them, which walks them all.
+    def repr_set(self, x: set[Any], level: int) -> str:
+        return self._items("{", x, "}", self.maxset, level) if x else "set()"
+
+    def repr_frozenset(self, x: frozenset[Any], level: int) -> str:
+        if not x:
+            return "frozenset()"
+        return self._items("frozenset({", x, "})", self.maxfrozenset, level)
+
+    def _items(self, left: str, x: Collection[Any], right: str, limit: int, level: int) -> str:
+        if level <= 0:
+            return f"{left}...{right}"
+        pieces = [self.repr1(item, level - 1) for item in islice(x, limit)]
+        if len(x) > limit:
+            pieces.append("...")
+        return left + ", ".join(pieces) + right
+
+
+_SHORT_REPR = _ShortRepr()
+
+
 def describe(value: Any) -> str:
-    """A short repr of a given value for error messages."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A short repr of a given value for error messages, at most 60 characters.
+
+    Takes bounded time and memory whatever the value: containers show their
+    first few items, a few levels deep.
+    """
+    text = _SHORT_REPR.repr(value)
+    if len(text) <= _DESCRIBE_WIDTH:
+        return text
+    return text[: _DESCRIBE_WIDTH - 3] + "..."

@@ -16,6 +16,12 @@ environment variable ``RECOIL_DATABASE_URL`` overrides ``project.database_url``
 (it is the place for a URL with a password). Credentials are a flat table of
 ``NAME = "value"`` in ``$XDG_CONFIG_HOME/recoil/credentials.toml`` (default
 ``~/.config/recoil/credentials.toml``).
+
+Values are checked strictly: ``embed_prompts = "yes"`` or ``concurrency = true``
+is an error, not a guess (an integer is still fine where a number is expected).
+A database URL must be ``postgresql://...`` (or ``postgres://``,
+``postgresql+psycopg://``) or ``sqlite:///...``, also when it comes from the
+environment.
 """
 
 from __future__ import annotations
@@ -39,7 +45,10 @@ DATABASE_URL_ENV = "RECOIL_DATABASE_URL"
 _SECRET_WORDS = frozenset(
     {"key", "token", "secret", "password", "passwd", "credential", "apikey", "authtoken"}
 )
-_CONFIG = ConfigDict(extra="forbid", frozen=True)
+_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)
+# The schemes the project store can open (recoil.store.engine.resolve_url).
+_DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite://")
+_DATABASE_FORMS = "postgresql://user@host/db or sqlite:///path/recoil.db"
 
 
 def _check_provider_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +63,19 @@ def _check_provider_options(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _check_database_url(url: str) -> str:
+    if not url.startswith(_DATABASE_SCHEMES):
+        # Name the scheme only: the rest of a URL may hold a password.
+        got = f"a {url.split('://', 1)[0]}:// URL" if "://" in url else "a URL with no scheme"
+        raise ValueError(
+            f"got {got}, expected {_DATABASE_FORMS} "
+            "(or leave it unset for the project's SQLite file)"
+        )
+    return url
+
+
 ProviderOptions = Annotated[dict[str, Any], AfterValidator(_check_provider_options)]
+DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
 NonNegative = Annotated[float, Field(ge=0)]
 
 
@@ -65,7 +86,7 @@ class ProjectSettings(BaseModel):
 
     embed_prompts: bool = True
     """Embed prompts in PNG text chunks and container metadata (sidecars always have them)."""
-    database_url: str | None = None
+    database_url: DatabaseUrl | None = None
     """SQLAlchemy URL of the project store; ``None`` means SQLite inside the project."""
     shotlist: str = "shotlist.yaml"
     """The shot-list file, relative to the project folder."""
@@ -137,6 +158,10 @@ def load_settings(project_dir: Path) -> Settings:
         raise ConfigError("\n".join(f"{path}: {problem}" for problem in problems))
     env_url = os.environ.get(DATABASE_URL_ENV)
     if env_url:
+        try:
+            _check_database_url(env_url)
+        except ValueError as exc:
+            raise ConfigError(f"environment variable {DATABASE_URL_ENV}: {exc}") from None
         project = settings.project.model_copy(update={"database_url": env_url})
         settings = settings.model_copy(update={"project": project})
     return settings
@@ -175,6 +200,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read file: {exc.strerror}") from None
 

@@ -122,6 +122,7 @@ def test_init_then_run_the_example(recoil_cli: Run, tmp_path: Path) -> None:
 
 def test_dispatch_command_prints_artifact_and_receipt(recoil_cli: Run, tmp_path: Path) -> None:
     """SPEC 12: ``recoil dispatch`` runs one generation; --json prints the receipt."""
+    (tmp_path / "p").mkdir()
     result = recoil_cli(
         "dispatch",
         "keyframe",
@@ -141,7 +142,8 @@ def test_dispatch_command_prints_artifact_and_receipt(recoil_cli: Run, tmp_path:
     receipt = json.loads(result.stdout)
     assert receipt["status"] == "succeeded"
     assert receipt["provider"] == "previz"
-    assert Path(receipt["artifacts"]["image"]["path"]).is_file()
+    # Recorded relative to the project folder, so that the folder can move.
+    assert (tmp_path / "p" / receipt["artifacts"]["image"]["path"]).is_file()
     plain = recoil_cli(
         "dispatch",
         "keyframe",
@@ -162,6 +164,7 @@ def test_dispatch_command_prints_artifact_and_receipt(recoil_cli: Run, tmp_path:
 
 def test_dispatch_errors_are_one_line(recoil_cli: Run, tmp_path: Path) -> None:
     """SPEC 2/12: unknown modality and bad payloads exit 2 with one line, no traceback."""
+    (tmp_path / "p").mkdir()
     unknown = recoil_cli("dispatch", "smell", "--prompt", "x", "--project", "p")
     assert unknown.returncode == 2
     assert unknown.stderr.strip().splitlines() == [

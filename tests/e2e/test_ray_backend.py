@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -32,5 +33,6 @@ def test_demo_on_ray_matches_local(recoil_cli: Run, tmp_path: Path) -> None:
     on_ray = recoil_cli("run", "onray", "--ray", timeout=300)
     assert on_ray.returncode == 0, on_ray.stderr
     assert _artifacts(tmp_path / "onray") == _artifacts(tmp_path / "local")
-    receipts = (tmp_path / "onray" / "receipts.jsonl").read_text().splitlines()
+    lines = (tmp_path / "onray" / "receipts.jsonl").read_text().splitlines()
+    receipts = [r for r in map(json.loads, lines) if r["kind"] == "receipt"]
     assert len(receipts) == 26  # 5 beats x 2 takes: keyframe + video, audio for 3 beats

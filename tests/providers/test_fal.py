@@ -268,5 +268,8 @@ def test_after_a_crash_find_cannot_tell_and_says_what_to_do(
         asyncio.run(next_run())
     assert info.value.unknown_outcome and not info.value.retryable
     message = str(info.value)
-    assert "2026-11-18" in message and "fal dashboard" in message and "run again" in message
+    assert "2026-11-18" in message and "fal dashboard" in message
+    # SPEC 7: a rerun leaves an unknown outcome as it is; the message must not promise one.
+    assert "run again" not in message and "no later `recoil run` sends it" in message
+    assert "recoil retake" in message
     assert control.submits == 0

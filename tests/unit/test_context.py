@@ -45,7 +45,7 @@ def test_dispatch_writes_where_the_context_says(
     ctx = DispatchContext(project=project_dir, default_provider="fake")
     receipt = dispatch("keyframe", {"prompt": "a door"}, context=ctx, registry=registry)
     assert (project_dir / "receipts.jsonl").read_text().count("\n") == 1
-    path = Path(receipt.artifacts["image"].path)
+    path = project_dir / receipt.artifacts["image"].path
     assert path.is_file()
     assert path.is_relative_to(project_dir / "artifacts")
 

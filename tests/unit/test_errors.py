@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 
 import pytest
 
@@ -146,3 +147,31 @@ def test_errors_survive_pickling(error: RecoilError) -> None:
     assert type(copy) is type(error)
     assert str(copy) == str(error)
     assert vars(copy) == vars(error)
+
+
+def _laughs(levels: int = 9) -> list[object]:
+    """Nine lists of nine lists... nine levels deep, all one shared list: ~387M leaves."""
+    value: list[object] = ["lol"] * 9
+    for _ in range(levels - 1):
+        value = [value] * 9
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (_laughs(), "[[[[...], [...], [...], [...], [...], [...], ...], [[...]..."),
+        (10**5000, "<an integer of about 5000 digits>"),
+        ("x" * 10**6, "'" + "x" * 56 + "..."),
+        ({f"k{i}": i for i in range(10**5)}, "{'k0': 0, 'k1': 1, 'k2': 2, 'k3': 3, ...}"),
+        (set(range(10**5)), "{0, 1, 2, 3, 4, 5, ...}"),
+    ],
+    ids=["billion-laughs", "huge-int", "long-string", "big-dict", "big-set"],
+)
+def test_describe_is_bounded_whatever_the_value(value: object, expected: str) -> None:
+    """Issue 11 item 6: error messages quote an excerpt, in bounded time and memory."""
+    start = time.perf_counter()
+    text = describe(value)
+    assert time.perf_counter() - start < 0.1
+    assert text == expected
+    assert len(text) <= 60

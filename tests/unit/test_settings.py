@@ -198,3 +198,75 @@ def test_relative_xdg_is_ignored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert credentials_path() == tmp_path / ".config" / "recoil" / "credentials.toml"
+
+
+def test_values_are_not_coerced(tmp_path: Path) -> None:
+    """A value of the wrong type is an error, not a guess: "yes" is not true."""
+    path = write(
+        tmp_path,
+        """
+[project]
+embed_prompts = "yes"
+
+[run]
+concurrency = true
+retries = 2.0
+""",
+    )
+    assert problems(tmp_path) == [
+        f"{path}: project.embed_prompts: got 'yes', expected true or false",
+        f"{path}: run.concurrency: got True, expected an integer",
+        f"{path}: run.retries: got 2.0, expected an integer",
+    ]
+    write(tmp_path, "[project]\nembed_prompts = 1\n")
+    assert problems(tmp_path) == [f"{path}: project.embed_prompts: got 1, expected true or false"]
+    # An integer is still a number.
+    write(tmp_path, "[run]\ntimeout_s = 30\nbudget = 2\n")
+    run = load_settings(tmp_path).run
+    assert (run.timeout_s, run.budget) == (30.0, 2.0)
+
+
+def test_non_utf8_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "recoil.toml"
+    path.write_bytes(b'[project]\nshotlist = "caf\xe9.yaml"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path)
+    assert str(info.value) == f"{path}: not UTF-8 text (byte 25 is 0xe9); save the file as UTF-8"
+    assert info.value.exit_code == 2
+
+
+_EXPECTED_URLS = (
+    "expected postgresql://user@host/db or sqlite:///path/recoil.db "
+    "(or leave it unset for the project's SQLite file)"
+)
+
+
+def test_database_url_scheme_is_checked(tmp_path: Path) -> None:
+    """Only URLs the store can open pass; the message names the scheme, never the rest."""
+    for url, got in [
+        ("mysql://me@db/recoil", "a mysql:// URL"),
+        ("postgresql+asyncpg://me@db/recoil", "a postgresql+asyncpg:// URL"),
+        ("recoil.db", "a URL with no scheme"),
+    ]:
+        path = write(tmp_path, f'[project]\ndatabase_url = "{url}"\n')
+        assert problems(tmp_path) == [f"{path}: project.database_url: got {got}, {_EXPECTED_URLS}"]
+    for url in [
+        "sqlite:///elsewhere.db",
+        "postgresql://me@db/recoil",
+        "postgres://me@db/recoil",
+        "postgresql+psycopg://me@db/recoil",
+    ]:
+        write(tmp_path, f'[project]\ndatabase_url = "{url}"\n')
+        assert load_settings(tmp_path).project.database_url == url
+
+
+def test_database_url_scheme_in_the_environment_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECOIL_DATABASE_URL", "mysql://me:hunter2@db/recoil")
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path)
+    assert str(info.value) == (
+        f"environment variable RECOIL_DATABASE_URL: got a mysql:// URL, {_EXPECTED_URLS}"
+    )
+    assert info.value.exit_code == 2

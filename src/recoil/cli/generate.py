@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import typer
@@ -15,7 +16,9 @@ def dispatch_command(
     modality: str = typer.Argument(..., help="keyframe, video, audio, upscale, or a plugin's."),
     prompt: str = typer.Option("", "--prompt", "-p", help="The prompt (for audio: the text)."),
     provider: str | None = typer.Option(None, "--provider", help="Provider name."),
-    project: Path = typer.Option(Path(), "--project", help="Project folder for receipts."),
+    project: Path = typer.Option(
+        Path(), "--project", help="Project folder for receipts (it must exist)."
+    ),
     param: list[str] = typer.Option(
         [], "--param", help="Extra payload field as KEY=VALUE (VALUE parsed as JSON if it can)."
     ),
@@ -31,20 +34,23 @@ def dispatch_command(
     for item in param:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"--param takes KEY=VALUE, got {item!r}")
+            raise typer.BadParameter(
+                f"expected KEY=VALUE (e.g. --param steps=30), got {item!r}", param_hint="'--param'"
+            )
         try:
             payload[key] = json.loads(raw)
         except json.JSONDecodeError:
             payload[key] = raw
     if provider:
         payload["provider"] = provider
-    settings = load_settings(project) if project.is_dir() else None
+    _check_project_folder(project)
+    settings = load_settings(project)
     from recoil.production.folder import provider_configs
 
     context = DispatchContext(
         project=project,
         provider_config=provider_configs(project, settings),
-        embed_prompts=settings.project.embed_prompts if settings is not None else True,
+        embed_prompts=settings.project.embed_prompts,
     )
     try:
         receipt = dispatch(modality, payload, context=context)
@@ -56,10 +62,25 @@ def dispatch_command(
         typer.echo(json.dumps(receipt.to_dict(), indent=2, sort_keys=True))
         return
     for artifact in receipt.artifacts.values():
-        typer.echo(f"{artifact.name}: {artifact.path}")
+        typer.echo(f"{artifact.name}: {project / artifact.path}")
     cached = " (cached)" if receipt.cached else ""
     typer.echo(
         f"receipt {receipt.receipt_id}: {receipt.modality} via {receipt.provider} "
         f"({receipt.model}) seed {receipt.seed}, cost {receipt.cost.amount:.4f} "
         f"{receipt.cost.currency}{cached}"
     )
+
+
+def _check_project_folder(project: Path) -> None:
+    # A typo in --project would otherwise start a new folder of receipts and artifacts.
+    if project.is_dir():
+        return
+    if project.exists():
+        reason = f"{str(project)!r} is a file, not a folder"
+    else:
+        folder = shlex.quote(str(project))
+        reason = (
+            f"folder {str(project)!r} does not exist; create it with: mkdir {folder} "
+            f"(or recoil init {folder} for a project with an example shot list)"
+        )
+    raise typer.BadParameter(reason, param_hint="'--project'")

@@ -13,7 +13,9 @@ from recoil.cli.app import app
 if TYPE_CHECKING:
     from recoil.model.take import Take
     from recoil.model.workflow import WorkflowStep
-    from recoil.production.run import RunOutcome
+    from recoil.production.run import ExportResult, RunOutcome
+
+_SHOWN_FAILURES = 20
 
 
 @app.command("init")
@@ -81,9 +83,53 @@ def _print_outcome(outcome: RunOutcome) -> None:
         typer.echo(f"note: {note}")
     for stop in outcome.report.budget_stops[:5]:
         typer.echo(f"budget: {stop}")
+    for failure in outcome.failures[:_SHOWN_FAILURES]:
+        typer.echo(f"failed: {failure}", err=True)
+    if len(outcome.failures) > _SHOWN_FAILURES:
+        typer.echo(
+            f"failed: ... and {len(outcome.failures) - _SHOWN_FAILURES} more "
+            "(see: recoil receipts); `recoil run` tries them again",
+            err=True,
+        )
+    elif outcome.failures:
+        typer.echo("failed steps are tried again by the next `recoil run`", err=True)
     typer.echo(outcome.report.summary())
-    for path in outcome.exports:
-        typer.echo(f"wrote {path}")
+    if outcome.export is not None:
+        print_export(outcome.export)
+
+
+def print_export(result: ExportResult) -> None:
+    """``wrote ...`` (or ``up to date``) per output; the cut's holes on stderr."""
+    for path in result.outputs:
+        typer.echo(f"{'wrote' if result.written else 'up to date:'} {path}")
+    if result.missing:
+        typer.echo(
+            f"error: the cut has {len(result.missing)} hole(s) shown as MISSING: "
+            f"{', '.join(result.missing)}; run `recoil run` to make their takes, "
+            "or `recoil status` to see why",
+            err=True,
+        )
+
+
+@app.command("verify")
+def verify_command(
+    path: Path = typer.Argument(..., help="The project folder."),
+) -> None:
+    """Hash every output file the project's receipts promise; exit 1 if any is missing or
+    damaged (the next `recoil run` regenerates those)."""
+    from recoil.production.repair import verify_project
+
+    checked = verify_project(path)
+    for damage in checked.damage:
+        typer.echo(f"damaged: {damage.line()}", err=True)
+    if checked.damage:
+        typer.echo(
+            f"error: {len(checked.damage)} of {checked.files} output files are missing or "
+            f"damaged; `recoil run {path}` regenerates them",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"ok: {checked.files} output files intact")
 
 
 def _progress() -> _PlainProgress | _RichProgress:
@@ -105,7 +151,10 @@ class _PlainProgress:
         self.done += 1
         name = f"{take.take_id}/{step.step_id}" if take is not None else step.step_id
         cached = " (cached)" if step.receipt is not None and step.receipt.cached else ""
-        typer.echo(f"[{self.done}/{self.total}] {name}: {step.status.value}{cached}", err=True)
+        reason = f": {step.error}" if step.error else ""
+        typer.echo(
+            f"[{self.done}/{self.total}] {name}: {step.status.value}{cached}{reason}", err=True
+        )
 
     def finish(self) -> None:
         """Nothing to tear down."""

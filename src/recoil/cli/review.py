@@ -105,11 +105,23 @@ def retake_command(
 def export_command(
     path: Path = typer.Argument(..., help="The project folder."),
 ) -> None:
-    """Write the cut, the timeline and the contact sheet from the current primaries."""
-    from recoil.production.run import export_current
+    """Write the cut, the timeline and the contact sheet from the current primaries.
 
-    for written in export_current(path):
-        typer.echo(f"wrote {written}")
+    Exits 1 when the cut has holes (a beat without a usable primary), naming them.
+    """
+    import asyncio
+
+    from recoil.cli.production import print_export
+    from recoil.execution.interrupt import interruptible
+    from recoil.production.run import ExportResult, export_current
+
+    async def main() -> ExportResult:
+        async with interruptible():  # SIGTERM / Ctrl-C end the export at once
+            return await export_current(path)
+
+    result = asyncio.run(main())
+    print_export(result)
+    raise typer.Exit(1 if result.missing else 0)
 
 
 def _done(as_json: bool, data: dict[str, object], text: str) -> None:

@@ -10,6 +10,9 @@ event loop for the duration of an ``async with`` block and yields an
   recorded (each receipt is durable before its dispatch returns). The run
   returns its report with ``interrupted`` set; the caller prints
   ``report.summary()`` and exits with :data:`EXIT_INTERRUPTED`.
+- a signal while no scheduler runs (planning, or writing the exports): the
+  process exits at once with :data:`EXIT_INTERRUPTED`; there is no call in
+  flight to wait for, and an export's temp files are swept by the next one.
 - second signal: the process exits at once with :data:`EXIT_INTERRUPTED`.
   Nothing needs flushing: receipts are written whole and fsynced as they
   come, and a torn last line is set aside when the log is next opened.
@@ -74,6 +77,9 @@ class Interrupt:
         self.signals += 1
         if self.signals > 1:
             _say("interrupted again: exiting now")
+            self._exit_now(EXIT_INTERRUPTED)
+        if not any(s.running for s in self._schedulers):
+            _say("interrupted: nothing in flight; exiting now")
             self._exit_now(EXIT_INTERRUPTED)
         in_flight = sum(s.in_flight for s in self._schedulers)
         _say(

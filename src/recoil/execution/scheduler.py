@@ -161,6 +161,11 @@ class Scheduler:
         self._wake.set()
 
     @property
+    def running(self) -> bool:
+        """True while :meth:`run` runs."""
+        return self._running
+
+    @property
     def in_flight(self) -> int:
         """Steps being dispatched now."""
         return len(self._tasks)
@@ -260,7 +265,7 @@ class Scheduler:
         try:
             ctx = node.context = self._unit_context(node.unit)
             provenance = {**ctx.provenance, "workflow_step_id": step.step_id}
-            payload = resolve_refs(step.payload, unit.workflow)
+            payload = resolve_refs(step.payload, unit.workflow, self.dispatcher.artifacts.locate)
             if self._reads_files(step.modality, payload):
                 self._prepare_in_thread(node, payload, provenance)
                 return

@@ -327,9 +327,29 @@ def _fit(
     width: int,
     font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
 ) -> str:
-    """``text`` cut with an ellipsis to fit ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "...", font=font) > width:
-        text = text[:-1]
-    return text + "..."
+    """``text`` cut with an ellipsis to fit ``width`` pixels.
+
+    Measuring a prefix costs its length, so prefixes are measured at doubling
+    lengths until one is too wide, then the longest that fits with the ellipsis is
+    found by halving: the cost grows with what fits, not with the whole text (an id
+    or action line may be thousands of characters).
+    """
+
+    def fits(end: int, suffix: str = "") -> bool:
+        return draw.textlength(text[:end] + suffix, font=font) <= width
+
+    too_wide = 16
+    while too_wide < len(text) and fits(too_wide):
+        too_wide *= 2
+    if too_wide >= len(text):
+        if fits(len(text)):
+            return text
+        too_wide = len(text)
+    short = 0  # the longest prefix known to fit with the ellipsis
+    while too_wide - short > 1:
+        middle = (short + too_wide) // 2
+        if fits(middle, "..."):
+            short = middle
+        else:
+            too_wide = middle
+    return text[:short] + "..."

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from recoil.errors import SelectionError, StateError, ValidationError
+from recoil.errors import NotFoundError, SelectionError, StateError, ValidationError, did_you_mean
 from recoil.model.ids import derive_seed, utc_now_iso
 from recoil.model.workflow import FailureHook, StepHook, StepStatus, Workflow
 from recoil.records.receipt import Receipt
@@ -225,12 +225,15 @@ class Beat:
         return derive_seed(base, index)
 
     def take(self, take_id: str) -> Take:
-        """The take with this id."""
+        """The take with this id; :class:`NotFoundError` if the beat has none."""
         for take in self.takes:
             if take.take_id == take_id:
                 return take
-        known = ", ".join(t.take_id for t in self.takes) or "none"
-        raise SelectionError(f"beat {self.beat_id!r} has no take {take_id!r}; takes: {known}")
+        known = [t.take_id for t in self.takes]
+        raise NotFoundError(
+            f"beat {self.beat_id!r} has no take {take_id!r}{did_you_mean(take_id, known)}; "
+            f"takes: {', '.join(known) or 'none'}"
+        )
 
     @property
     def primary_take(self) -> Take | None:
@@ -336,11 +339,13 @@ class Project:
         return [beat for scene in self.scenes for beat in scene.beats]
 
     def beat(self, beat_id: str) -> Beat:
-        """The beat with this id."""
+        """The beat with this id; :class:`NotFoundError` if the project has none."""
         for beat in self.beats():
             if beat.beat_id == beat_id:
                 return beat
-        raise SelectionError(f"project {self.name!r} has no beat {beat_id!r}")
+        known = [beat.beat_id for beat in self.beats()]
+        hint = did_you_mean(beat_id, known) or f"; beats: {', '.join(known) or 'none'}"
+        raise NotFoundError(f"project {self.name!r} has no beat {beat_id!r}{hint}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict with kind and schema tags."""

@@ -1,10 +1,10 @@
 """The edit: which take of each beat is primary, and the export model built from it.
 
 Primary choice per beat, in order: a take a person approved (the latest
-approval wins); otherwise the project's strategy over the succeeded takes a
-person has not sent back for a retake, preferring takes of the beat's current
-version. ``score`` falls back to ``first_success`` when no take has scores
-yet, and says so.
+approval wins, as the review records in the receipt log say); otherwise the
+project's strategy over the succeeded takes a person has not sent back for a
+retake, preferring takes of the beat's current version. ``score`` falls back
+to ``first_success`` when no take has scores yet, and says so.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from recoil.errors import SelectionError
 from recoil.export import BeatCut, Edit, ReviewNote, TakeMedia
 from recoil.model.take import Beat, PrimaryStrategy, Project, Take, TakeStatus
 from recoil.production.folder import Production
-from recoil.records.receipt import Receipt
+from recoil.records.receipt import Artifact, Receipt
 from recoil.store import ProjectStore
 
 Reviews = Mapping[str, tuple[str, list[ReviewNote]]]
 """take_id -> (review status, notes)."""
 Scores = Callable[[Receipt], Mapping[str, float]]
+Locate = Callable[[Artifact], Path]
 
 
 def reviews_of(store: ProjectStore) -> Reviews:
@@ -30,13 +31,15 @@ def reviews_of(store: ProjectStore) -> Reviews:
 
 
 def choose_project_primaries(
-    production: Production, project: Project, reviews: Reviews
+    production: Production, project: Project, store: ProjectStore
 ) -> list[str]:
-    """:func:`choose_primaries` with the project's own strategy and score weights."""
+    """:func:`choose_primaries` with the project's own strategy, score weights and the
+    review decisions in its store."""
     return choose_primaries(
         project,
         production.shotlist.project.primary_strategy,
-        reviews,
+        reviews_of(store),
+        approvals=store.approvals(),
         weights=production.settings.evals.weights,
     )
 
@@ -46,13 +49,25 @@ def choose_primaries(
     strategy: str,
     reviews: Reviews,
     *,
+    approvals: Mapping[str, str] | None = None,
     weights: Mapping[str, float] | None = None,
     scores: Scores | None = None,
 ) -> list[str]:
-    """Set every beat's primary take; returns notes for people (e.g. fallbacks)."""
+    """Set every beat's primary take; returns notes for people (e.g. fallbacks).
+
+    ``approvals`` maps a beat id to the take a person approved last (still approved).
+    """
     notes: list[str] = []
     for beat in project.beats():
-        note = _choose(beat, PrimaryStrategy(strategy), reviews, weights, scores)
+        approved = (approvals or {}).get(beat.beat_id)
+        note = _choose(
+            beat,
+            PrimaryStrategy(strategy),
+            reviews=reviews,
+            approved=approved,
+            weights=weights,
+            scores=scores,
+        )
         if note:
             notes.append(note)
     return notes
@@ -61,12 +76,13 @@ def choose_primaries(
 def _choose(
     beat: Beat,
     strategy: PrimaryStrategy,
+    *,
     reviews: Reviews,
+    approved: str | None,
     weights: Mapping[str, float] | None,
     scores: Scores | None,
 ) -> str | None:
-    approved = beat.beat_metadata.get("approved_take_id")
-    if isinstance(approved, str) and any(
+    if approved is not None and any(
         t.take_id == approved and t.status is TakeStatus.SUCCEEDED for t in beat.takes
     ):
         beat.primary_take_id = approved
@@ -101,10 +117,14 @@ def build_edit(
     project: Project,
     reviews: Reviews,
     *,
+    locate: Locate,
     weights: Mapping[str, float] | None = None,
     scores: Scores | None = None,
 ) -> Edit:
-    """The export model: every enabled beat in scene order with its primary and alternates."""
+    """The export model: every enabled beat in scene order with its primary and alternates.
+
+    ``locate`` finds an artifact's file (by its hash, in the project's artifact store).
+    """
     settings = project.settings
     strategy = str(settings.get("primary_strategy", "first_success"))
     beats: list[BeatCut] = []
@@ -114,7 +134,7 @@ def build_edit(
             if not meta.get("enabled", True) or meta.get("removed"):
                 continue
             media = {
-                t.take_id: _take_media(t, reviews, weights, scores)
+                t.take_id: _take_media(t, reviews, locate, weights, scores)
                 for t in beat.takes
                 if t.status is not TakeStatus.PENDING
             }
@@ -143,6 +163,7 @@ def build_edit(
 def _take_media(
     take: Take,
     reviews: Reviews,
+    locate: Locate,
     weights: Mapping[str, float] | None,
     scores: Scores | None,
 ) -> TakeMedia:
@@ -155,7 +176,7 @@ def _take_media(
             return None
         found = (a for a in receipt.artifacts.values() if a.mime.startswith(f"{kind}/"))
         first = next(found, None)
-        return Path(first.path) if first is not None else None
+        return locate(first) if first is not None else None
 
     picture = receipts.get("upscale") or receipts.get("video")
     status, notes = reviews.get(take.take_id, ("pending", []))

@@ -10,10 +10,12 @@ from pathlib import Path
 from recoil.errors import ConfigError
 from recoil.providers.base import ProviderConfig
 from recoil.providers.registry import default_registry
+from recoil.records.artifacts import ARTIFACTS_DIR, ArtifactStore
 from recoil.records.redact import remember
 from recoil.settings import Settings, load_credentials, load_settings
 from recoil.shotlist import ShotList, load_shotlist
 from recoil.store import ProjectStore
+from recoil.store.lock import ProjectLock
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +30,11 @@ class Production:
     def exports(self) -> Path:
         """Where the cut, timeline and contact sheet go."""
         return self.path / "exports"
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The project's artifact store; ``artifacts.locate`` finds a file by its hash."""
+        return ArtifactStore(self.path / ARTIFACTS_DIR)
 
     @property
     def frames(self) -> Path:
@@ -56,13 +63,27 @@ def provider_configs(path: Path, settings: Settings | None) -> dict[str, Provide
 
 
 @contextmanager
-def open_store(production: Production) -> Iterator[ProjectStore]:
-    """The project's store (reconciled with its receipt log), closed on exit."""
-    store = ProjectStore.open(production.path, url=production.settings.project.database_url)
+def open_store(production: Production, *, writer: str | None = None) -> Iterator[ProjectStore]:
+    """The project's store (reconciled with its receipt log), closed on exit.
+
+    With ``writer`` (the command, e.g. ``"recoil run"``), the project is held for
+    that one writer while the block runs (:mod:`recoil.store.lock`): a second
+    writer is refused with :class:`~recoil.errors.ProjectBusyError`.
+    """
+    lock = ProjectLock(production.path, command=writer) if writer else None
+    if lock is not None:
+        lock.acquire()
     try:
-        yield store
+        store = ProjectStore.open(production.path, url=production.settings.project.database_url)
+        try:
+            if writer:
+                store.claim_writer(writer)
+            yield store
+        finally:
+            store.close()
     finally:
-        store.close()
+        if lock is not None:
+            lock.release()
 
 
 def open_production(path: Path) -> Production:

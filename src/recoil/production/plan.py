@@ -19,6 +19,7 @@ from typing import Any
 
 from recoil.model.take import Beat, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import STEP_REF, Workflow, WorkflowStep
+from recoil.records.artifacts import recorded_path
 from recoil.shotlist import (
     BeatSpec,
     SceneSpec,
@@ -60,8 +61,9 @@ def beat_workflow(shotlist: ShotList, scene: SceneSpec, beat: BeatSpec, base: Pa
     hints = shot_hints(shotlist, scene, beat)
     size = {"width": project.resolution.width, "height": project.resolution.height}
     routing = {"provider": beat.provider} if beat.provider else {}
+    # Relative to the project folder, so that moving it changes no prompt's version.
     references = [
-        str(path)
+        recorded_path(path, base)
         for cid in beat.characters
         for path in shotlist.characters[cid].reference_paths(base)
     ]

@@ -1,6 +1,8 @@
 """Review: approve, reject and retake takes; the project's status at a glance.
 
 Approving a take makes it the beat's primary (until another approval).
+Every decision and note is a ``review`` record in the receipt log, so it
+survives the store being deleted.
 Rejecting marks the take ``retake`` with the note and queues a new take of its
 beat; a rejected take is never chosen as primary automatically. A retake
 queues a new take with a new seed; all new takes run on the next ``recoil run``.
@@ -18,10 +20,11 @@ from typing import Any
 from recoil.errors import StateError
 from recoil.model.ids import utc_now_iso
 from recoil.model.take import Beat, Project, Take, TakeStatus
-from recoil.production.edit import choose_project_primaries, reviews_of
+from recoil.production.edit import choose_project_primaries
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import add_take, beat_workflow, fingerprint, plan_project
 from recoil.store import ProjectStore, ReviewNote, ReviewStatus
+from recoil.store.lock import editing
 
 
 @dataclass(slots=True)
@@ -47,36 +50,40 @@ class _Session:
 
 
 @contextmanager
-def _session(path: Path) -> Iterator[_Session]:
+def _session(path: Path, command: str) -> Iterator[_Session]:
+    """The project, planned, under its edit lock: a run in progress keeps running, and
+    the take queued here and the run's own saves cannot interleave."""
     production = open_production(path)
-    with open_store(production) as store:
+    with open_store(production) as store, editing(path, command=command):
         project = plan_project(production.shotlist, store.load_project(), base=path)
         yield _Session(production, store, project)
-        choose_project_primaries(production, project, reviews_of(store))
+        choose_project_primaries(production, project, store)
         store.save_project(project)
+
+
+def _author(author: str | None) -> str:
+    return author or getpass.getuser()
 
 
 def _note(text: str | None, author: str | None, frame: int | None) -> ReviewNote | None:
     if not text:
         return None
-    return ReviewNote(
-        author=author or getpass.getuser(), text=text, created_at=utc_now_iso(), frame=frame
-    )
+    return ReviewNote(author=_author(author), text=text, created_at=utc_now_iso(), frame=frame)
 
 
 def approve(
     path: Path, take_id: str, *, note: str | None = None, author: str | None = None
 ) -> Take:
     """Approve a succeeded take and make it its beat's primary."""
-    with _session(path) as s:
-        beat, take = s.beat_of(take_id)
+    with _session(path, "recoil approve") as s:
+        _, take = s.beat_of(take_id)
         if take.status is not TakeStatus.SUCCEEDED:
             raise StateError(
                 f"take {take_id!r} is {take.status.value}; only a succeeded take can be approved"
             )
-        s.store.set_review(take_id, ReviewStatus.APPROVED, _note(note, author, None))
-        beat.beat_metadata["approved_take_id"] = take_id
-        beat.primary_take_id = take_id
+        s.store.set_review(
+            take_id, ReviewStatus.APPROVED, _note(note, author, None), author=_author(author)
+        )
         return take
 
 
@@ -89,17 +96,17 @@ def reject(
     frame: int | None = None,
 ) -> Take:
     """Mark a take ``retake`` with a note; queue a new take of its beat (returned)."""
-    with _session(path) as s:
+    with _session(path, "recoil reject") as s:
         beat, _ = s.beat_of(take_id)
-        s.store.set_review(take_id, ReviewStatus.RETAKE, _note(note, author, frame))
-        if beat.beat_metadata.get("approved_take_id") == take_id:
-            del beat.beat_metadata["approved_take_id"]
+        s.store.set_review(
+            take_id, ReviewStatus.RETAKE, _note(note, author, frame), author=_author(author)
+        )
         return s.queue_take(beat, retake_of=take_id, note=note)
 
 
 def retake(path: Path, beat_id: str, *, note: str | None = None) -> Take:
     """Queue one more take of a beat (a new seed); it runs on the next ``recoil run``."""
-    with _session(path) as s:
+    with _session(path, "recoil retake") as s:
         beat = s.project.beat(beat_id)
         if not beat.beat_metadata.get("enabled", True):
             raise StateError(f"beat {beat_id!r} is disabled in the shot list; enable it first")
@@ -136,9 +143,7 @@ def status(path: Path) -> list[BeatRow]:
     with open_store(production) as store:
         project = plan_project(production.shotlist, store.load_project(), base=path)
         reviews = store.reviews()
-    choose_project_primaries(
-        production, project, {t: (s.value, n) for t, (s, n) in reviews.items()}
-    )
+        choose_project_primaries(production, project, store)
     rows: list[BeatRow] = []
     for scene in project.scenes:
         for beat in scene.beats:

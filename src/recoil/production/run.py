@@ -15,13 +15,15 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
-from recoil.errors import ConfigError
+from recoil.errors import ConfigError, ProjectBusyError
 from recoil.execution.policy import Limits, ProviderLimit, RetryPolicy
 from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
 from recoil.model.ids import new_id
@@ -30,7 +32,10 @@ from recoil.model.workflow import STEP_REF, StepStatus, WorkflowStep
 from recoil.production.edit import build_edit, choose_project_primaries, reviews_of
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project, runnable_takes
+from recoil.production.repair import check_outputs, requeue_damaged, requeue_failed
+from recoil.records.artifacts import recorded_path, write_atomic
 from recoil.store import ProjectStore
+from recoil.store.lock import EDIT_LOCK_FILE, EDIT_WAIT_S, ProjectLock, editing
 
 EDIT_MARK = ".edit.sha256"
 STORE_FLUSH_S = 0.25
@@ -81,8 +86,11 @@ class RunOutcome:
 
     plan: list[PlanLine] = field(default_factory=list)
     report: RunReport = field(default_factory=RunReport)
-    exports: list[Path] = field(default_factory=list)
+    export: ExportResult | None = None
+    """What the export wrote; ``None`` for a dry or interrupted run."""
     notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """``take/step: reason`` for every step that failed in this run."""
     currency: str = "USD"
     dry_run: bool = False
 
@@ -93,10 +101,11 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0 success, 1 some steps failed, 130 interrupted (SPEC section 12)."""
+        """0 success, 1 some steps failed or the cut has holes, 130 interrupted (SPEC 12)."""
         if self.report.interrupted:
             return 130
-        return 1 if self.report.failed else 0
+        holes = self.export is not None and bool(self.export.missing)
+        return 1 if self.report.failed or holes else 0
 
 
 SchedulerHook = Callable[[Scheduler], Any]
@@ -110,18 +119,19 @@ async def run_production(
     progress: Progress | None = None,
     on_scheduler: SchedulerHook | None = None,
 ) -> RunOutcome:
-    """Run the project at ``path`` (see the module docstring)."""
+    """Run the project at ``path`` (see the module docstring).
+
+    Unless it is a dry run, the run is the project's one writer while it lasts
+    (:class:`~recoil.errors.ProjectBusyError` if another process is writing it).
+    """
     options = options or RunOptions()
     production = open_production(path)
     outcome = RunOutcome(currency=production.settings.run.currency, dry_run=options.dry_run)
-    with open_store(production) as store:
-        project = plan_project(production.shotlist, store.load_project(), base=path)
-        if not options.dry_run:
-            store.save_project(project)
-            # Receipts logged for takes the store had not saved yet (a crash right
-            # after the log append) are attached now, so those steps are not re-sent.
-            if store.reattach():
-                project = store.load_project() or project
+    writer = None if options.dry_run else "recoil run"
+    with open_store(production, writer=writer) as store:
+        outcome.notes += store.notes
+        with nullcontext() if options.dry_run else editing(path, command="recoil run"):
+            project = _prepare(production, store, outcome, dry_run=options.dry_run)
         context = _context(production, options)
         pending = runnable_takes(project)
         async with _dispatcher(context, options) as dispatcher:
@@ -139,12 +149,38 @@ async def run_production(
                 progress=progress,
             )
             outcome.report = await run.waves(pending, on_scheduler)
-        reviews = reviews_of(store)
-        outcome.notes += choose_project_primaries(production, project, reviews)
-        store.save_project(project)
+            outcome.failures = run.failures
+        with editing(path, command="recoil run"):
+            # Re-read: a take may have been queued (a rejection, a retake) while this ran.
+            project = plan_project(production.shotlist, store.load_project(), base=path)
+            outcome.notes += choose_project_primaries(production, project, store)
+            store.save_project(project)
         if not outcome.report.interrupted:
-            outcome.exports = export_project(production, project, reviews)
+            outcome.export = await asyncio.to_thread(export_project, production, project, store)
     return outcome
+
+
+def _prepare(
+    production: Production, store: ProjectStore, outcome: RunOutcome, *, dry_run: bool
+) -> Project:
+    """Plan the project, then send back to pending what a rerun repairs (:mod:`.repair`)."""
+    project = plan_project(production.shotlist, store.load_project(), base=production.path)
+    if not dry_run:
+        store.save_project(project)
+        # Receipts logged for takes the store had not saved yet (a crash right
+        # after the log append) are attached now, so those steps are not re-sent.
+        if store.reattach():
+            project = store.load_project() or project
+    checked = check_outputs(project, production.artifacts.locate, store.verified_files())
+    rejected = {t for t, (status, _) in reviews_of(store).items() if status == "retake"}
+    repaired = requeue_damaged(project, checked.damage)
+    retried, unknown = requeue_failed(project, rejected)
+    outcome.notes += repaired + retried + unknown
+    if not dry_run:
+        store.mark_verified(checked.intact)
+        if repaired or retried:
+            store.save_project(project)
+    return project
 
 
 class _Run:
@@ -170,6 +206,7 @@ class _Run:
         self.progress = progress
         self.owner: dict[int, tuple[Scene, Beat, Take]] = {}
         self.dirty: dict[str, Take] = {}
+        self.failures: list[str] = []
         self.flush_timer: asyncio.TimerHandle | None = None
         settings = production.settings
         names = set(settings.providers)
@@ -206,7 +243,7 @@ class _Run:
             for depth in sorted(by_depth):
                 wave = by_depth[depth]
                 if depth > 0:
-                    choose_project_primaries(self.production, self.project, reviews_of(self.store))
+                    choose_project_primaries(self.production, self.project, self.store)
                     for _, beat, take in wave:
                         self._chain(beat, take, beats)
                 scheduler = Scheduler(
@@ -215,7 +252,7 @@ class _Run:
                     retry=self.retry,
                     hooks=Hooks(
                         post_step=self._step_done,
-                        on_failure=lambda step, _exc: self._step_done(step),
+                        on_failure=self._step_failed,
                         post_take=self._take_done,
                     ),
                 )
@@ -230,7 +267,7 @@ class _Run:
                     with self.store.following(steps):
                         report = await scheduler.run(units, grace_s=self.options.grace_s)
                 finally:
-                    self._flush()
+                    self._flush(wait=True)
                     self.store.reconcile()  # index the rest of this wave's receipts
                 total = _merge(total, report)
                 if report.interrupted:
@@ -254,8 +291,15 @@ class _Run:
         )
         if clip is None:
             return  # nothing to chain from: the keyframe is drawn from its prompt alone
-        frame = last_frame(Path(clip.path), self.production.frames)
-        keyframe.payload = {**keyframe.payload, "image": str(frame)}
+        frame = last_frame(self.production.artifacts.locate(clip), self.production.frames)
+        # Relative to the project folder, like every path a receipt records.
+        keyframe.payload = {**keyframe.payload, "image": recorded_path(frame, self.production.path)}
+
+    def _step_failed(self, step: WorkflowStep, exc: BaseException) -> None:
+        item = self.owner.get(id(step))
+        name = f"{item[2].take_id}/{step.step_id}" if item is not None else step.step_id
+        self.failures.append(f"{name}: {step.error or exc}")
+        self._step_done(step)
 
     def _step_done(self, step: WorkflowStep) -> None:
         item = self.owner.get(id(step))
@@ -275,14 +319,34 @@ class _Run:
             loop = asyncio.get_running_loop()
             self.flush_timer = loop.call_later(STORE_FLUSH_S, self._flush)
 
-    def _flush(self) -> None:
+    def _flush(self, *, wait: bool = False) -> None:
+        """Save the dirty takes, under the edit lock.
+
+        From the timer (``wait`` false) the lock is only tried: while a review
+        command holds it, the takes stay dirty and the timer tries again, so the
+        event loop never waits. At the end of a wave it is waited for.
+        """
         if self.flush_timer is not None:
             self.flush_timer.cancel()
             self.flush_timer = None
-        takes, self.dirty = list(self.dirty.values()), {}
-        for take in takes:
-            scene, beat, _ = self.owner[id(take.workflow.steps[0])]
-            self.store.save_take(scene.scene_id, beat.beat_id, take)
+        if not self.dirty:
+            return
+        lock = ProjectLock(self.production.path, command="recoil run", name=EDIT_LOCK_FILE)
+        try:
+            lock.acquire(wait_s=EDIT_WAIT_S if wait else 0.0)
+        except ProjectBusyError:
+            if wait:
+                raise
+            loop = asyncio.get_running_loop()
+            self.flush_timer = loop.call_later(STORE_FLUSH_S, self._flush)
+            return
+        try:
+            takes, self.dirty = list(self.dirty.values()), {}
+            for take in takes:
+                scene, beat, _ = self.owner[id(take.workflow.steps[0])]
+                self.store.save_take(scene.scene_id, beat.beat_id, take)
+        finally:
+            lock.release()
 
 
 def _chain_depth(beat: Beat, beats: dict[str, Beat]) -> int:
@@ -303,8 +367,6 @@ def last_frame(video: Path, folder: Path) -> Path:
     import av
     from PIL import Image
 
-    from recoil.records.artifacts import write_atomic
-
     target = folder / f"{video.stem}-last.png"
     if target.exists():
         return target
@@ -320,36 +382,105 @@ def last_frame(video: Path, folder: Path) -> Path:
     return target
 
 
-def export_project(production: Production, project: Project, reviews: Any) -> list[Path]:
-    """Write the cut, the timeline and the contact sheet unless the edit is unchanged."""
-    edit = build_edit(project, reviews, weights=production.settings.evals.weights)
-    digest = hashlib.sha256(
-        json.dumps(edit.to_dict(), sort_keys=True, default=str).encode()
-    ).hexdigest()
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportResult:
+    """What an export wrote."""
+
+    outputs: tuple[Path, ...]
+    missing: tuple[str, ...] = ()
+    """Beats the cut shows as ``MISSING`` holes (no primary, or its file is gone)."""
+    written: bool = True
+    """False when the outputs were already those of this edit (nothing rewritten)."""
+
+
+def export_project(production: Production, project: Project, store: ProjectStore) -> ExportResult:
+    """Write the cut, the timeline and the contact sheet unless they are this edit's already.
+
+    A mark beside the outputs keeps the edit's digest, the beats left as holes and
+    each output's size and modification time; any difference writes them again.
+    """
+    edit = build_edit(
+        project,
+        reviews_of(store),
+        locate=production.artifacts.locate,
+        weights=production.settings.evals.weights,
+    )
+    # The edit, and the size and time of every file it uses: a source file deleted
+    # or replaced since the last export makes a new one.
+    sources = sorted(
+        {
+            str(path)
+            for beat in edit.beats
+            for take in beat.takes
+            for path in (take.video, take.audio, take.keyframe)
+            if path is not None
+        }
+    )
+    state = {
+        "edit": edit.to_dict(),
+        "sources": _file_stamps(tuple(map(Path, sources))),
+        "recoil": version("recoil"),  # a new release may write other bytes
+    }
+    digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
     out = production.exports
-    outputs = [out / "cut.mp4", out / "cut.otio", out / "contact.html", out / "contact.png"]
+    outputs = (out / "cut.mp4", out / "cut.otio", out / "contact.html", out / "contact.png")
     mark = out / EDIT_MARK
-    if all(p.exists() for p in outputs) and mark.exists() and mark.read_text() == digest:
-        return outputs
+    held = _read_mark(mark)
+    stamps = _file_stamps(outputs)
+    if held.get("edit") == digest and None not in stamps.values() and held.get("files") == stamps:
+        return ExportResult(outputs=outputs, missing=tuple(held.get("missing", ())), written=False)
     from recoil.export import write_contact_sheet, write_cut, write_timeline
 
     out.mkdir(parents=True, exist_ok=True)
-    write_cut(edit, out / "cut.mp4")
+    mark.unlink(missing_ok=True)  # a crash mid-export must not leave a mark that says done
+    _sweep(out)
+    cut = write_cut(edit, out / "cut.mp4")
     write_timeline(edit, out / "cut.otio")
     write_contact_sheet(edit, out)
-    mark.write_text(digest)
-    return outputs
+    stamp = {"edit": digest, "missing": list(cut.missing), "files": _file_stamps(outputs)}
+    write_atomic(mark, json.dumps(stamp, sort_keys=True).encode())
+    return ExportResult(outputs=outputs, missing=cut.missing)
 
 
-def export_current(path: Path) -> list[Path]:
-    """Export the project as it stands (``recoil export``), without running anything."""
+def _sweep(out: Path) -> None:
+    """Remove the temp files of an export that was killed (this process holds the project)."""
+    for leftover in out.glob(".*"):
+        if leftover.name.startswith((".cut.", ".contact.")) and leftover.is_file():
+            leftover.unlink(missing_ok=True)
+
+
+def _file_stamps(paths: tuple[Path, ...]) -> dict[str, list[int] | None]:
+    stamps: dict[str, list[int] | None] = {}
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            stamps[str(path)] = None
+        else:
+            stamps[str(path)] = [stat.st_size, stat.st_mtime_ns]
+    return stamps
+
+
+def _read_mark(mark: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(mark.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+async def export_current(path: Path) -> ExportResult:
+    """Export the project as it stands (``recoil export``), without running anything.
+
+    The export is the project's one writer while it lasts, like a run.
+    """
     production = open_production(path)
-    with open_store(production) as store:
-        project = plan_project(production.shotlist, store.load_project(), base=path)
-        reviews = reviews_of(store)
-        choose_project_primaries(production, project, reviews)
-        store.save_project(project)
-    return export_project(production, project, reviews)
+    with open_store(production, writer="recoil export") as store:
+        with editing(path, command="recoil export"):
+            project = plan_project(production.shotlist, store.load_project(), base=path)
+            choose_project_primaries(production, project, store)
+            store.save_project(project)
+        return await asyncio.to_thread(export_project, production, project, store)
 
 
 def _context(production: Production, options: RunOptions) -> DispatchContext:

@@ -95,7 +95,7 @@ class ComfyUIProvider:
         self.price_per_second = float(price)
         self.estimate_seconds = float(options.get("estimate_seconds", 0.0))
         self.client_id = uuid.uuid4().hex
-        self._boundary = Boundary("comfyui")
+        self._boundary = Boundary("comfyui", url_setting="servers")
         self._client = httpx.AsyncClient(timeout=default_timeout(options))
         self._sockets: dict[str, ProgressSocket] = {}
         self._inflight: Counter[str] = Counter()
@@ -291,7 +291,7 @@ class ComfyUIProvider:
         url = f"{server}{path}"
         try:
             response = await self._client.request(method, url, **kw)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self._boundary.transport_error(
                 exc, url, what=what, idempotent=idempotent
             ) from None

@@ -35,13 +35,10 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.requests import AudioRequest, KeyframeRequest, Request, UpscaleRequest
 from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
 from recoil.providers.http import (
-    Boundary,
     HostedProvider,
     inline_files,
     merge_params,
@@ -90,7 +87,7 @@ class FalProvider(HostedProvider):
         return Cost(amount=price, source="estimated", detail=f"1 unit x {price:g}")
 
     async def preflight(self) -> list[str]:
-        """The key must be set and every configured model named."""
+        """The key must be set, every configured model named and the base URL reachable."""
         problems = []
         if not self._secret:
             problems.append(
@@ -102,7 +99,7 @@ class FalProvider(HostedProvider):
             for modality, model in self.models.items()
             if not model
         )
-        return problems
+        return problems + await self.reach()
 
     async def submit(self, request: Request, key: str) -> Job:
         """Queue the request; the handle keeps fal's URLs (fal takes no idempotency key)."""
@@ -118,7 +115,7 @@ class FalProvider(HostedProvider):
             json=body,
             headers=self._auth(),
         )
-        answer = _json_object(response, self._boundary, "submit")
+        answer = self._boundary.json_object(response, "submit")
         request_id = str(answer.get("request_id", ""))
         if not request_id:
             raise self._boundary.error(
@@ -141,7 +138,9 @@ class FalProvider(HostedProvider):
             f"a run that crashed sent this {request.modality} request to "
             f"{self.model_for(request)} at {sent} and recorded no answer; fal has no way to "
             "look a request up, so it may have been accepted (and billed). It was not sent "
-            "again: check the requests in your fal dashboard, then run again to send it anew.",
+            "again, and no later `recoil run` sends it (that could pay twice): check the "
+            "requests in your fal dashboard, and queue a new take with `recoil retake` to make "
+            "it anew.",
             retryable=False,
             unknown_outcome=True,
             error_type="unknown_outcome",
@@ -152,7 +151,7 @@ class FalProvider(HostedProvider):
         response = await self._boundary.send(
             self._client, "GET", job.handle["status_url"], what="status", headers=self._auth()
         )
-        answer = _json_object(response, self._boundary, "status")
+        answer = self._boundary.json_object(response, "status")
         raw = str(answer.get("status", ""))
         status = _STATES.get(raw)
         if status is None:
@@ -196,7 +195,7 @@ class FalProvider(HostedProvider):
             if exc.provider_status in (None, "429") or exc.unknown_outcome:
                 raise  # the job may well have succeeded: ask again later
             return JobState(status=JobStatus.FAILED, error=exc, raw_status=exc.provider_status)
-        answer = _json_object(response, self._boundary, "result")
+        answer = self._boundary.json_object(response, "result")
         cost = self._cost(model, response.headers.get("x-fal-billable-units"))
         found = list(_media(answer))
         if not found:
@@ -285,17 +284,3 @@ def _media(value: Any) -> Iterator[tuple[str, str | None]]:
     elif isinstance(value, list):
         for item in value:
             yield from _media(item)
-
-
-def _json_object(response: httpx.Response, boundary: Boundary, what: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise boundary.error(
-            f"{what}: expected a JSON object, got {response.text[:80]!r}",
-            retryable=False,
-            error_type="protocol",
-        )
-    return data

@@ -8,10 +8,16 @@ One place turns everything httpx can say into a :class:`ProviderError`:
   ``Retry-After`` wait when one is given;
 - a transport error becomes a retryable error, except when a request that is
   not idempotent may already have reached the server (the connection dropped
-  after sending): that is an *unknown outcome*, which must never be re-sent
-  blindly;
+  after sending): that is an *unknown outcome*, which is never re-sent, by
+  this run or a later one (SPEC 7). A request that never left (a URL that is
+  not one, an unsupported scheme, connection refused, a host name not found,
+  a connect timeout) is a definite failure, never an unknown outcome: a bad
+  URL is permanent, the rest retryable, and the message names the URL and the
+  setting to check;
 - every message is scrubbed of the adapter's secrets and of every secret
-  recoil knows (httpx messages may carry URLs and headers).
+  recoil knows, in every encoding (httpx messages may carry URLs and headers,
+  and servers quote what they were sent), before it is shortened, so that no
+  cut leaves part of a secret behind.
 
 It also downloads outputs (remote URLs expire, so adapters fetch them at once)
 and guesses MIME types from file names.
@@ -25,8 +31,9 @@ import binascii
 import email.utils
 import json
 import mimetypes
+import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,14 +41,25 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from recoil.errors import ProviderError
+from recoil.errors import ConfigError, ProviderError, describe
 from recoil.model.requests import Request
 from recoil.providers.base import ProviderConfig
-from recoil.records.redact import redact_text
+from recoil.records.redact import redact_text, secret_values
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
 EXPIRED_STATUS = frozenset({403, 404, 410})
 _MAX_DETAIL = 400
+REACH_TIMEOUT_S = 5.0
+"""How long preflight waits for any answer from a hosted provider's base URL."""
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.InvalidURL,
+)
+"""Failures that happen before a byte of the request is written."""
+_BAD_URL = (httpx.UnsupportedProtocol, httpx.InvalidURL)
 
 MIME_BY_EXT: Mapping[str, str] = {
     "png": "image/png",
@@ -73,13 +91,12 @@ class Boundary:
 
     provider: str
     secrets: tuple[str, ...] = ()
+    url_setting: str = "base_url"
+    """The ``[providers.<name>]`` setting the request URLs come from, named in hints."""
 
     def scrub(self, text: str) -> str:
-        """``text`` without the adapter's secrets or any secret recoil knows."""
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return redact_text(text)
+        """``text`` without the adapter's secrets or any secret recoil knows, in any encoding."""
+        return redact_text(text, (*self.secrets, *secret_values()))
 
     def error(self, message: str, **kwargs: Any) -> ProviderError:
         """A ProviderError whose message is prefixed with the provider and scrubbed."""
@@ -103,31 +120,52 @@ class Boundary:
         """
         try:
             response = await client.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self.transport_error(exc, url, what=what, idempotent=idempotent) from None
         if response.is_success:
             return response
         raise self.status_error(response, what=what)
 
     def transport_error(
-        self, exc: httpx.HTTPError, url: str, *, what: str, idempotent: bool
+        self, exc: httpx.HTTPError | httpx.InvalidURL, url: str, *, what: str, idempotent: bool
     ) -> ProviderError:
         """Translate an httpx transport error (no HTTP answer came back)."""
-        host = urlsplit(url).netloc or url
         kind = type(exc).__name__
-        reason = str(exc) or kind
-        if not idempotent and may_have_been_sent(exc):
+        reason = transport_reason(exc)
+        # Output URLs come from the provider's answers: only the others follow base_url.
+        setting = (
+            ""
+            if what == "download"
+            else f"providers.{self.provider}.{self.url_setting} in recoil.toml"
+        )
+        if isinstance(exc, _BAD_URL):
             return self.error(
-                f"{what}: the connection to {host} was lost after the request was sent "
-                f"({kind}: {reason}); the job may or may not exist at the provider. "
-                "It was not sent again, to avoid paying twice: check the provider's "
-                "dashboard, then run again.",
+                f"{what}: cannot send a request to {short_url(url)}: {reason}; the request was "
+                f"not sent{f'; check {setting}' if setting else ''}",
+                retryable=False,
+                error_type="invalid_url",
+            )
+        if not may_have_been_sent(exc):
+            return self.error(
+                f"{what}: cannot connect to {short_url(url)} ({reason}); the request was not "
+                f"sent; check {f'{setting} and ' if setting else ''}your network",
+                retryable=True,
+                error_type="timeout" if isinstance(exc, httpx.TimeoutException) else "connection",
+            )
+        if not idempotent:
+            return self.error(
+                f"{what}: the connection to {_host(url)} was lost after the request was sent "
+                f"({kind}: {reason}), so the job may or may not exist at the provider, and may "
+                "be billed. It was not sent again, and no later `recoil run` sends it (that "
+                "could pay twice): check the provider's dashboard, and queue a new take with "
+                "`recoil retake` to make it anew.",
                 retryable=False,
                 unknown_outcome=True,
                 error_type="unknown_outcome",
             )
         return self.error(
-            f"{what}: cannot reach {host} ({kind}: {reason})",
+            f"{what}: the connection to {_host(url)} failed before an answer came "
+            f"({kind}: {reason})",
             retryable=True,
             error_type="timeout" if isinstance(exc, httpx.TimeoutException) else "connection",
         )
@@ -136,7 +174,7 @@ class Boundary:
         """Translate a non-2xx response, with the vendor's message and Retry-After."""
         status = response.status_code
         retryable = status in TRANSIENT_STATUS or status >= 500
-        detail = error_detail(response)
+        detail = error_detail(response, self.scrub)
         hint = ""
         if status in (401, 403) and what != "download":
             hint = " (check the API key or token in the environment or credentials file)"
@@ -160,7 +198,7 @@ class Boundary:
             return decode_data_uri(url, boundary=self)
         try:
             response = await client.get(url)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self.transport_error(exc, url, what="download", idempotent=True) from None
         if response.status_code in EXPIRED_STATUS:
             raise self.error(
@@ -176,11 +214,27 @@ class Boundary:
         content_type = response.headers.get("content-type", "").split(";")[0].strip()
         return response.content, content_type
 
+    def json_object(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        """The JSON object a 2xx answer holds, or a permanent protocol error quoting it."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise self.error(
+                f"{what}: expected a JSON object, got HTTP {response.status_code} "
+                f"{self.scrub(response.text)[:80]!r}",
+                retryable=False,
+                error_type="protocol",
+            )
+        return data
+
 
 class HostedProvider:
     """What the hosted-API adapters (fal, Replicate) share: their settings and client.
 
-    Options: ``base_url`` (for a test server or a proxy) and ``models``
+    Options: ``base_url`` (for a test server or a proxy; an absolute ``http://`` or
+    ``https://`` URL with a host, checked when the provider is built) and ``models``
     (modality -> model). The key comes from the variable ``key_variable`` in the environment
     or the credentials file, and the boundary keeps it out of every error.
     """
@@ -193,7 +247,7 @@ class HostedProvider:
     def __init__(self, config: ProviderConfig) -> None:
         options = config.options
         self.config = config
-        self.base_url = str(options.get("base_url", self.default_base_url)).rstrip("/")
+        self.base_url = self._checked_base_url(options.get("base_url", self.default_base_url))
         self.models: Mapping[str, str] = dict(options.get("models", {}))
         self._secret = config.secret(self.key_variable)
         self._boundary = Boundary(self.name, (self._secret,) if self._secret else ())
@@ -203,10 +257,76 @@ class HostedProvider:
         """The request's model, else the one configured for its modality."""
         return request.model or self.models.get(request.modality, "")
 
+    async def reach(self) -> list[str]:
+        """A preflight problem when no HTTP answer at all comes from the base URL.
 
-def may_have_been_sent(exc: httpx.HTTPError) -> bool:
+        Any status counts as an answer (the base URL itself is rarely a route);
+        no key is sent.
+        """
+        try:
+            await self._client.get(self.base_url, timeout=REACH_TIMEOUT_S)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            reason = transport_reason(exc)
+            if isinstance(exc, httpx.TimeoutException):
+                reason = f"no answer within {REACH_TIMEOUT_S:g} s"
+            return [
+                self._boundary.scrub(
+                    f"cannot reach {self.base_url}: {reason}; check "
+                    f"providers.{self.name}.base_url in recoil.toml and your network"
+                )
+            ]
+        return []
+
+    def _checked_base_url(self, value: Any) -> str:
+        text = value.strip().rstrip("/") if isinstance(value, str) else ""
+        if not _is_base_url(text):
+            # A key pasted into the wrong setting must not be printed back.
+            raise ConfigError(
+                redact_text(
+                    f"providers.{self.name}.base_url must be an absolute http:// or https:// "
+                    f"URL with a host, got {describe(value)}; for example "
+                    f'base_url = "{self.default_base_url}", or leave it out'
+                )
+            )
+        return text
+
+
+def _is_base_url(text: str) -> bool:
+    """Whether ``text`` is a URL that requests can be sent under (paths are appended to it)."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises for a port that is not a number or out of range
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port != 0
+        and not parts.query
+        and not parts.fragment
+        and not any(c.isspace() for c in text)
+    )
+
+
+def may_have_been_sent(exc: httpx.HTTPError | httpx.InvalidURL) -> bool:
     """Whether the server may have received the request before ``exc`` happened."""
-    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return not isinstance(exc, _NEVER_SENT)
+
+
+def transport_reason(exc: BaseException) -> str:
+    """What went wrong on the way to the server, in words (``connection refused``)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"host name not found ({cause.strerror})"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    return str(exc) or type(exc).__name__
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -225,21 +345,21 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def error_detail(response: httpx.Response) -> str:
-    """The vendor's error message from a response body, shortened."""
+def error_detail(response: httpx.Response, scrub: Callable[[str], str] = redact_text) -> str:
+    """The vendor's error message from a response body, scrubbed, then shortened."""
     try:
         body: Any = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         text = response.text.strip()
-        return _shorten(text) if text else response.reason_phrase or "no detail"
+        return _shorten(scrub(text)) if text else response.reason_phrase or "no detail"
     if isinstance(body, dict):
         for key in ("detail", "error", "message", "title"):
             value = body.get(key)
             if value:
                 if isinstance(value, dict):
                     value = value.get("message") or value
-                return _shorten(value if isinstance(value, str) else json.dumps(value))
-    return _shorten(json.dumps(body))
+                return _shorten(scrub(value if isinstance(value, str) else json.dumps(value)))
+    return _shorten(scrub(json.dumps(body)))
 
 
 def mime_for(name: str, content_type: str = "") -> str | None:
@@ -308,8 +428,20 @@ def role_names(mimes: Iterable[str]) -> list[str]:
 
 def short_url(url: str) -> str:
     """A URL without its query string (which may carry signatures), for messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else _shorten(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all (an unclosed "[" in its host)
+        return _shorten(url.partition("?")[0])
+    if not parts.netloc:
+        return _shorten(url.partition("?")[0])
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).netloc or short_url(url)
+    except ValueError:
+        return short_url(url)
 
 
 def _shorten(text: str) -> str:

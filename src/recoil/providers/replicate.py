@@ -42,8 +42,6 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.requests import (
     AudioRequest,
@@ -100,13 +98,14 @@ class ReplicateProvider(HostedProvider):
         return Cost(source="none")
 
     async def preflight(self) -> list[str]:
-        """The token must be set."""
-        if self._secret:
-            return []
-        return [
-            "replicate needs REPLICATE_API_TOKEN: export REPLICATE_API_TOKEN=... or add it "
-            "to ~/.config/recoil/credentials.toml"
-        ]
+        """The token must be set and the base URL reachable."""
+        problems = []
+        if not self._secret:
+            problems.append(
+                "replicate needs REPLICATE_API_TOKEN: export REPLICATE_API_TOKEN=... or add it "
+                "to ~/.config/recoil/credentials.toml"
+            )
+        return problems + await self.reach()
 
     async def submit(self, request: Request, key: str) -> Job:
         """Create the prediction; on a dropped connection, find it instead of re-sending.
@@ -134,7 +133,7 @@ class ReplicateProvider(HostedProvider):
                 json=body,
                 headers=self._auth(),
             )
-            prediction = _json_object(response)
+            prediction = self._boundary.json_object(response, "submit")
         except ProviderError as exc:
             if not exc.unknown_outcome:
                 raise
@@ -144,8 +143,10 @@ class ReplicateProvider(HostedProvider):
             except ProviderError as lookup:
                 found, looked = None, str(lookup)
             if found is None:
+                # exc's message already starts with the provider's name: not twice.
+                said = str(exc).removeprefix(f"{self.name}: ")
                 raise self._boundary.error(
-                    f"{exc} (looked for the prediction in the recent predictions list: {looked})",
+                    f"{said} (looked for the prediction in the recent predictions list: {looked})",
                     retryable=False,
                     unknown_outcome=True,
                     error_type="unknown_outcome",
@@ -165,7 +166,7 @@ class ReplicateProvider(HostedProvider):
         response = await self._boundary.send(
             self._client, "GET", job.handle["get_url"], what="status", headers=self._auth()
         )
-        prediction = _json_object(response)
+        prediction = self._boundary.json_object(response, "status")
         raw = str(prediction.get("status", ""))
         status = _STATES.get(raw)
         if status is None:
@@ -241,7 +242,7 @@ class ReplicateProvider(HostedProvider):
             response = await self._boundary.send(
                 self._client, "GET", url, what="lookup", headers=self._auth()
             )
-            page = _json_object(response)
+            page = self._boundary.json_object(response, "lookup")
             results = [p for p in page.get("results") or [] if isinstance(p, Mapping)]
             for prediction in results:
                 if (
@@ -257,7 +258,7 @@ class ReplicateProvider(HostedProvider):
                     answer = await self._boundary.send(
                         self._client, "GET", get, what="lookup", headers=self._auth()
                     )
-                    full = _json_object(answer)
+                    full = self._boundary.json_object(answer, "lookup")
                 if full.get("input") == sent_input:
                     matches.append(full)
             # Newest first: a page that reaches back past the submit is the last one needed.
@@ -363,18 +364,3 @@ def _created(prediction: Mapping[str, Any]) -> float:
         return datetime.fromisoformat(str(prediction.get("created_at"))).timestamp()
     except ValueError:
         return 0.0
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise ProviderError(
-            f"replicate: expected a JSON object, got HTTP {response.status_code} "
-            f"{response.text[:80]!r}",
-            retryable=False,
-            error_type="protocol",
-        )
-    return data

@@ -5,6 +5,12 @@ never leaves a half-written artifact under its final name, and identical
 outputs are stored once. The store's temp files live in ``<root>/.partial/``,
 named after the writing process; one that a killed process left behind is
 removed the next time the store is opened.
+
+Receipts record an artifact's path relative to the project folder (see
+:func:`recorded_path`), and readers find the file by its hash
+(:meth:`ArtifactStore.locate`), never by a path written earlier: a project
+folder can be moved or copied and still finds its own files, and an old log
+whose paths are absolute reads the same.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePath
+
+from recoil.records.receipt import Artifact
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -50,6 +58,18 @@ def write_atomic(path: Path, data: bytes, *, scratch: Path | None = None) -> Non
         raise
 
 
+def recorded_path(path: Path, base: Path) -> str:
+    """``path`` as a receipt records it: relative to ``base`` (the project folder) when the
+    file lies inside it, else absolute."""
+    absolute = path.resolve()
+    try:
+        return absolute.relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+ARTIFACTS_DIR = "artifacts"
+"""The artifact store's folder inside a project folder."""
 SCRATCH = ".partial"
 
 
@@ -90,6 +110,11 @@ class ArtifactStore:
     def path_for(self, sha256: str, ext: str) -> Path:
         """Where the artifact with this hash and extension lives."""
         return self.root / sha256[:2] / f"{sha256}.{ext}"
+
+    def locate(self, artifact: Artifact) -> Path:
+        """Where ``artifact``'s file is in this store: found by its hash, whatever path an
+        older receipt (or a receipt written in another folder) recorded."""
+        return self.path_for(artifact.sha256, PurePath(artifact.path).suffix[1:])
 
     def put(self, data: bytes, ext: str) -> tuple[Path, str, bool]:
         """Store bytes; return (path, sha256, whether the file is new)."""

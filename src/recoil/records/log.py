@@ -9,14 +9,21 @@ A crash can leave a last line without its newline. Opening the log detects
 that torn tail, moves its bytes to ``receipts.jsonl.torn-<n>`` beside the log
 (set aside, never silently dropped) and truncates the log to its last complete
 line, so new records append cleanly after it.
+
+Several processes may append to one log (a run, a review decision, a one-off
+``recoil dispatch``). Every write, and the torn-tail check, holds an exclusive
+``flock`` on the file: a line another process is still writing is never taken
+for a torn one, and lines never interleave.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,8 +53,13 @@ class ReceiptLog:
         self.torn: Path | None = None
         """Where a torn tail found on open was set aside, if any."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.torn = _set_aside_torn_tail(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            with _locked(self._fd):
+                self.torn = _set_aside_torn_tail(path)
+        except BaseException:
+            os.close(self._fd)
+            raise
         self._pending: list[tuple[bytes, Durable]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -60,6 +72,10 @@ class ReceiptLog:
     def append(self, record: Mapping[str, Any]) -> None:
         """Append one record and fsync before returning."""
         self._write(encode_line(record))
+
+    def append_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append records in one write and one fsync, before returning."""
+        self._write(b"".join(encode_line(record) for record in records))
 
     async def append_async(self, record: Mapping[str, Any]) -> None:
         """Append one record; returns once it is on disk (group commit)."""
@@ -119,9 +135,10 @@ class ReceiptLog:
         if self._fd < 0:
             raise StoreError(f"receipt log {self.path} is closed")
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        with _locked(self._fd):
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
         os.fsync(self._fd)
 
     def __enter__(self) -> ReceiptLog:
@@ -129,6 +146,15 @@ class ReceiptLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def read_records(path: Path) -> Iterator[Record]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from recoil.model.review import ReviewNote, ReviewStatus
 from recoil.providers.base import Cost
 
 SCHEMA_VERSION = 1
@@ -334,13 +335,131 @@ class EvalRecord:
         )
 
 
-Record = Receipt | Submitted | Sending | EvalRecord
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TakeRecord:
+    """A take was planned: which beat and scene it belongs to and everything it will run.
 
-_KINDS: dict[str, type[Receipt] | type[Submitted] | type[Sending] | type[EvalRecord]] = {
+    The log holds one per take, written before the take is first stored, so a
+    project store can be rebuilt whole from the log (SPEC 3, 7). ``take`` is
+    the take as ``Take.to_dict`` gives it when it is created: every step
+    pending, no receipts (those are receipts of their own).
+    """
+
+    take_id: str
+    beat_id: str
+    scene_id: str
+    take: Mapping[str, Any]
+    schema_version: int = SCHEMA_VERSION
+
+    kind = "take"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "kind": self.kind,
+            "schema_version": self.schema_version,
+            "take_id": self.take_id,
+            "beat_id": self.beat_id,
+            "scene_id": self.scene_id,
+            "take": dict(self.take),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TakeRecord:
+        """Inverse of :meth:`to_dict`."""
+        take = data["take"]
+        if not isinstance(take, Mapping) or take.get("take_id") != data["take_id"]:
+            raise ValueError("a take record's take must be the take it names")
+        return cls(
+            take_id=str(data["take_id"]),
+            beat_id=str(data["beat_id"]),
+            scene_id=str(data["scene_id"]),
+            take=dict(take),
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewRecord:
+    """A person's decision on a take, or a note on it, with who and when (SPEC 12).
+
+    ``status`` is the take's new review status, ``None`` for a note that
+    changes nothing; ``text`` is the note (a rejection always has one),
+    ``frame`` the frame it is pinned to. The log is the source of truth for
+    reviews: a take's status is that of its latest record with one, its notes
+    are the records with text, in log order.
+    """
+
+    record_id: str
+    take_id: str
+    beat_id: str
+    author: str
+    created_at: str
+    """ISO 8601, timezone-aware UTC."""
+    status: ReviewStatus | None = None
+    text: str | None = None
+    frame: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    kind = "review"
+
+    def __post_init__(self) -> None:
+        if self.status is None and not self.text:
+            raise ValueError("a review record needs a status, a note or both")
+        if self.frame is not None and self.frame < 0:
+            raise ValueError(f"a note's frame must be >= 0, got {self.frame}")
+
+    @property
+    def note(self) -> ReviewNote | None:
+        """The note this record carries, if any."""
+        if not self.text:
+            return None
+        return ReviewNote(
+            author=self.author, text=self.text, created_at=self.created_at, frame=self.frame
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "kind": self.kind,
+            "schema_version": self.schema_version,
+            "record_id": self.record_id,
+            "take_id": self.take_id,
+            "beat_id": self.beat_id,
+            "author": self.author,
+            "created_at": self.created_at,
+            "status": self.status.value if self.status is not None else None,
+            "text": self.text,
+            "frame": self.frame,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReviewRecord:
+        """Inverse of :meth:`to_dict`."""
+        status = data.get("status")
+        frame = data.get("frame")
+        return cls(
+            record_id=str(data["record_id"]),
+            take_id=str(data["take_id"]),
+            beat_id=str(data["beat_id"]),
+            author=str(data["author"]),
+            created_at=str(data["created_at"]),
+            status=ReviewStatus(status) if status is not None else None,
+            text=str(data["text"]) if data.get("text") is not None else None,
+            frame=int(frame) if frame is not None else None,
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
+Record = Receipt | Submitted | Sending | EvalRecord | TakeRecord | ReviewRecord
+
+_KINDS: dict[str, type[Record]] = {
     "receipt": Receipt,
     "submitted": Submitted,
     "sending": Sending,
     "eval": EvalRecord,
+    "take": TakeRecord,
+    "review": ReviewRecord,
 }
 
 

@@ -3,14 +3,27 @@
 Two rules: a mapping key that names a secret (``api_key``, ``Authorization``,
 ``token``...) has its value replaced; and any known secret value (credentials
 given to providers, and environment variables whose names look like secrets)
-is replaced wherever it appears inside a string.
+is replaced wherever it appears inside a string, in any of the forms a server
+or a library may echo it back in: percent-encoded (wholly or in part, either
+hex case), JSON or HTML escaped, as Python's ``repr`` writes it
+(:func:`secret_pattern`), and base64, on its own or inside a longer base64
+text (:func:`base64_forms`). A fal key ``id:secret`` comes back from a URL as
+``id%3Asecret``.
+
+What a set of secrets takes to find is worked out once and kept, with short
+literal strings that every match contains: a string holding none of them
+(nearly every string) is passed over after a few substring tests.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -61,12 +74,157 @@ def secret_values() -> tuple[str, ...]:
     return values
 
 
-def redact_text(text: str) -> str:
-    """``text`` with every known secret value replaced."""
-    for secret in secret_values():
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+_ANCHOR_MIN = 3
+"""The shortest run of letters and digits worth testing for before a full search."""
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+
+
+def secret_pattern(secret: str) -> str:
+    """A regular expression matching ``secret`` as any encoder may have written it.
+
+    Letters and digits stand for themselves (no encoder changes them); every
+    other character may also appear percent-encoded (upper- or lower-case hex,
+    or encoded twice, ``%253A``, as in a URL inside a query string; a space
+    also as ``+``), JSON-escaped (``\\/``, ``\\u00e9``), HTML-escaped
+    (``&amp;``, ``&#58;``, ``&#x3a;``) or as Python's ``repr`` writes it. Each
+    character is matched on its own, so a mix (``a:b%2Fc``, as an encoder that
+    keeps ``:`` in a path writes) is matched too.
+    """
+    return "".join(_char_pattern(c) for c in secret)
+
+
+def _char_pattern(c: str) -> str:
+    if c.isascii() and c.isalnum():
+        return c
+    literals = {c, json.dumps(c, ensure_ascii=False)[1:-1], html.escape(c), repr(c)[1:-1]}
+    # repr escapes the quote it is delimited by: \' when the text holds both kinds.
+    literals |= {"/": {"\\/"}, "'": {"\\'"}, " ": {"+"}}.get(c, set())
+    forms = [re.escape(text) for text in sorted(literals, key=len, reverse=True)]
+    forms.append("".join(f"%(?:25)?{_hex_digit(b >> 4)}{_hex_digit(b & 15)}" for b in _utf8(c)))
+    units = c.encode("utf-16-be", "surrogatepass")
+    escapes = (f"{int.from_bytes(units[i : i + 2]):04X}" for i in range(0, len(units), 2))
+    forms.append("".join(r"\\u" + "".join(_hex_digit(int(d, 16)) for d in e) for e in escapes))
+    # HTML character references, decimal and hexadecimal: &#58; &#x3a;
+    hex_code = "".join(_hex_digit(int(d, 16)) for d in f"{ord(c):X}")
+    forms.append(f"&#(?:0*{ord(c)}|[xX]0*{hex_code});")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        # An environment value's undecodable bytes come back as the bytes they were.
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _hex_digit(n: int) -> str:
+    digit = "0123456789ABCDEF"[n]
+    return digit if n < 10 else f"[{digit}{digit.lower()}]"
+
+
+def base64_forms(secret: str) -> frozenset[str]:
+    """``secret`` in base64 (standard and URL-safe, padded or not), on its own or inside a
+    longer base64 text (an HTTP Basic header): then only the characters made of the
+    secret's bits alone, which are the same whatever bytes surround it.
+    """
+    data = _utf8(secret)
+    forms: set[str] = set()
+    for shift in range(3):
+        text = base64.b64encode(bytes(shift) + data).decode()
+        forms.add(text[-(-8 * shift // 6) : 8 * (shift + len(data)) // 6])
+        if shift == 0:
+            forms |= {text, text.rstrip("=")}
+    forms |= {form.translate(_URL_SAFE) for form in forms}
+    return frozenset(form for form in forms if len(form) >= _MIN_SECRET_LEN)
+
+
+_URL_SAFE = str.maketrans("+/", "-_")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What redacting one set of secrets takes, worked out once for the set."""
+
+    pattern: re.Pattern[str] | None
+    """Every secret in its text encodings (:func:`secret_pattern`), longest secret first."""
+    anchors: tuple[str, ...]
+    """A text that holds none of these holds no match of ``pattern``: the longest run of
+    letters and digits of each secret (``""`` for a secret with no run worth testing)."""
+    forms: tuple[str, ...]
+    """Base64 forms of the secrets, longest first (a form inside another is replaced after
+    it, so no fragment of the longer one is left)."""
+    prefixes: tuple[str, ...]
+    """The distinct first few characters of ``forms``: a text holding none holds no form."""
+
+    @property
+    def empty(self) -> bool:
+        """True when there is no secret to look for."""
+        return self.pattern is None and not self.forms
+
+    def apply(self, text: str) -> str:
+        """``text`` with every match replaced."""
+        if self.pattern is not None:
+            for anchor in self.anchors:
+                if anchor in text:
+                    text = self.pattern.sub(REDACTED, text)
+                    break
+        for prefix in self.prefixes:
+            if prefix in text:
+                for form in self.forms:
+                    if form in text:
+                        text = text.replace(form, REDACTED)
+                break
+        return text
+
+
+_NO_PLAN = _Plan(None, (), (), ())
+_plans: dict[tuple[str, ...], _Plan] = {}
+_last_plan: tuple[Sequence[str], _Plan] = ((), _NO_PLAN)
+
+
+def _plan(secrets: Sequence[str]) -> _Plan:
+    global _last_plan  # noqa: PLW0603 - one process-wide memo, read on every redaction
+    last = _last_plan
+    # The memoised secret_values() tuple comes back on every call: no hashing at all.
+    # Only a tuple, which cannot change behind the memo's back.
+    if last[0] is secrets and type(secrets) is tuple:
+        return last[1]
+    key = tuple(secrets)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _make_plan(key)
+        if len(_plans) >= 64:  # credentials rarely change: this only bounds a leak
+            _plans.clear()
+        _plans[key] = plan
+    _last_plan = (secrets, plan)
+    return plan
+
+
+def _make_plan(secrets: tuple[str, ...]) -> _Plan:
+    raw = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not raw:
+        return _NO_PLAN
+    pattern = re.compile("|".join(secret_pattern(s) for s in raw))
+    anchors = {max(_ALNUM_RUN.findall(s) or [""], key=len) for s in raw}
+    if any(len(anchor) < _ANCHOR_MIN for anchor in anchors):
+        anchors = {""}  # a secret of punctuation: every text is searched
+    forms = frozenset().union(*(base64_forms(s) for s in raw if len(s) >= _MIN_SECRET_LEN))
+    ordered = tuple(sorted(forms, key=len, reverse=True))
+    return _Plan(
+        pattern=pattern,
+        anchors=tuple(sorted(anchors, key=len)),
+        forms=ordered,
+        prefixes=tuple({form[:_MIN_SECRET_LEN]: None for form in ordered}),
+    )
+
+
+def redact_text(text: str, secrets: Sequence[str] | None = None) -> str:
+    """``text`` with every known secret value, in every encoding, replaced.
+
+    ``secrets`` replaces :func:`secret_values` (a provider adds the key it was given).
+    """
+    return _plan(secret_values() if secrets is None else secrets).apply(text)
 
 
 def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
@@ -74,30 +232,27 @@ def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
 
     ``secrets`` is :func:`secret_values` taken once for several values.
     """
-    return _redact(value, secret_values() if secrets is None else secrets)
+    return _redact(value, _plan(secret_values() if secrets is None else secrets))
 
 
 _ATOMS = frozenset({int, float, bool, type(None)})
 
 
-def _redact(value: Any, secrets: Sequence[str]) -> Any:
+def _redact(value: Any, plan: _Plan) -> Any:
     kind = type(value)
     if kind in _ATOMS:  # the common cases first: exact types, before the slower ABC checks
         return value
     if kind is str or isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        return plan.apply(value)
     if kind is dict or isinstance(value, Mapping):
-        if not secrets and _clean(value):
+        if plan.empty and _clean(value):
             return dict(value)  # nothing to redact: no secret values, no secret keys
         return {
-            k: (REDACTED if isinstance(k, str) and _is_secret_key(k, v) else _redact(v, secrets))
+            k: (REDACTED if isinstance(k, str) and _is_secret_key(k, v) else _redact(v, plan))
             for k, v in value.items()
         }
     if kind is list or kind is tuple or isinstance(value, list | tuple):
-        return [_redact(v, secrets) for v in value]
+        return [_redact(v, plan) for v in value]
     return value
 
 

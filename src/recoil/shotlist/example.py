@@ -137,7 +137,8 @@ limit = 2                   # renders in flight (CPU-bound)
 def write_example(path: Path) -> None:
     """Create ``path`` (if needed) with the example ``shotlist.yaml`` and ``recoil.toml``.
 
-    Raises :class:`ConfigError` if either file exists already; nothing is written then.
+    Raises :class:`ConfigError` if either file exists already, or if the folder or a file
+    cannot be created there; no file is left behind then.
     """
     targets = {path / SHOTLIST_NAME: EXAMPLE_SHOTLIST, path / SETTINGS_NAME: EXAMPLE_SETTINGS}
     existing = [str(target) for target in targets if target.exists()]
@@ -148,7 +149,19 @@ def write_example(path: Path) -> None:
         )
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{path} is a file; choose a folder for the new project")
-    path.mkdir(parents=True, exist_ok=True)
-    for target, text in targets.items():
-        with target.open("x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+    created: list[Path] = []
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        for target, text in targets.items():
+            with target.open("x", encoding="utf-8", newline="\n") as handle:
+                created.append(target)
+                handle.write(text)
+    except OSError as exc:
+        # Half a project would make the next `recoil init` refuse: "already exists".
+        for target in created:
+            target.unlink(missing_ok=True)
+        reason = (exc.strerror or str(exc)).lower()
+        raise ConfigError(
+            f"cannot create {exc.filename or path}: {reason}; "
+            "choose a folder you can write to for the new project"
+        ) from None

@@ -33,21 +33,23 @@ _EXPECTED = {
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 """Ids in shot lists: scene, beat and character ids."""
 _SLUG_RULE = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
+_PLAIN_KEY_LENGTH = 60
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
     """``('scenes', 1, 'beats', 0, 'id')`` -> ``scenes[1].beats[0].id``.
 
-    Keys that are not plain names (spaces, dots) are quoted: ``characters['Anna B']``.
+    Keys that are not plain names (spaces, dots) are quoted: ``characters['Anna B']``,
+    and long keys are cut short, as a key may be any text from the file.
     """
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+        elif len(part) <= _PLAIN_KEY_LENGTH and re.fullmatch(r"[A-Za-z0-9_-]+", part):
             out += f".{part}" if out else part
         else:
-            out += f"[{part!r}]"
+            out += f"[{describe(part)}]"
     return out or "top level"
 
 
@@ -66,6 +68,8 @@ def describe_error(error: Any, model: type[BaseModel]) -> tuple[Loc, str]:
     kind: str = error["type"]
     ctx: dict[str, Any] = error.get("ctx") or {}
     got = describe(error.get("input"))
+    if kind == "string_too_long":
+        ctx = {**ctx, "actual_length": len(error["input"])}
     if loc and loc[-1] == "[key]":
         loc = loc[:-1]
         key_message = _describe_kind(kind, ctx, got, error)
@@ -103,6 +107,19 @@ def _too_short(got: str, ctx: dict[str, Any]) -> str:
     return f"needs at least {ctx['min_length']} items, got {ctx['actual_length']}"
 
 
+def _too_long(got: str, ctx: dict[str, Any]) -> str:
+    unit = "entries" if ctx.get("field_type") == "Dictionary" else "items"
+    # pydantic stops counting a mapping at the limit, so its length is unknown.
+    actual = ctx.get("actual_length")
+    got_count = "more" if actual is None else f"{actual:,}"
+    return f"allows at most {ctx['max_length']:,} {unit}, got {got_count}"
+
+
+def _string_too_long(got: str, ctx: dict[str, Any]) -> str:
+    limit, actual = ctx["max_length"], ctx["actual_length"]
+    return f"got {got} ({actual:,} characters), must be at most {limit:,} characters"
+
+
 _KINDS: dict[str, Callable[[str, dict[str, Any]], str]] = {
     "missing": lambda got, ctx: "missing required field",
     "literal_error": _allowed,
@@ -114,6 +131,9 @@ _KINDS: dict[str, Callable[[str, dict[str, Any]], str]] = {
     "string_pattern_mismatch": _pattern,
     "string_too_short": lambda got, ctx: "must not be empty",
     "too_short": _too_short,
+    "string_too_long": _string_too_long,
+    "too_long": _too_long,
+    "finite_number": lambda got, ctx: f"got {got}, expected a finite number",
     "value_error": lambda got, ctx: str(ctx["error"]),
 }
 

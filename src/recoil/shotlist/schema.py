@@ -16,6 +16,14 @@ Decisions the spec leaves open:
 - ``chain_from_previous`` chains from the previous *enabled* beat in file order,
   across scene boundaries; the first beat of the file cannot chain.
 - ``version`` is the shot-list format version; only ``1`` exists.
+- Types are strict: ``duration: true`` or ``fps: "24"`` is an error, not 1 s or
+  24 fps, as YAML makes such slips easy (``yes``, ``on`` and ``no`` are booleans)
+  and a quietly converted value costs a paid generation to notice. Whole numbers
+  are accepted where a number is expected; NaN and infinity are not.
+- Lengths are bounded so one shot list cannot make every prompt, log record and
+  contact sheet huge: ids :data:`MAX_ID_LENGTH` characters, names and titles
+  :data:`MAX_NAME_LENGTH`, descriptive text :data:`MAX_TEXT_LENGTH`, and each list
+  :data:`MAX_ITEMS` (:data:`MAX_PER_BEAT` inside a beat or character).
 - A beat's base seed is its ``seed`` when given, else derived from the project
   seed and the beat id (see :meth:`ShotList.beat_seed`), so inserting a beat does
   not change the seeds of the others.
@@ -31,12 +39,24 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recoil.errors import NotFoundError, did_you_mean
+from recoil.errors import NotFoundError, describe, did_you_mean
 from recoil.model.requests import CameraMovement
 from recoil.shotlist.problems import SLUG_PATTERN, format_loc
 
 MODALITIES: tuple[str, ...] = ("keyframe", "video", "audio", "upscale")
 MAX_SEED = 2**63 - 1
+MAX_ID_LENGTH = 128
+"""Scene, beat and character ids; take ids and log records are built from them."""
+MAX_NAME_LENGTH = 200
+"""Titles, names, locations, voices and provider names."""
+MAX_TEXT_LENGTH = 4000
+"""Descriptive text that goes into prompts: action, dialogue, style and the like."""
+MAX_PATH_LENGTH = 4096
+"""A reference image path (Linux's ``PATH_MAX``)."""
+MAX_ITEMS = 1000
+"""Scenes in a shot list, beats in a scene, characters defined."""
+MAX_PER_BEAT = 100
+"""Characters in a beat, dialogue lines, expressions, reference images."""
 
 ShotSize = Literal[
     "extreme_wide", "wide", "full", "medium", "medium_close", "close_up", "extreme_close_up"
@@ -46,9 +66,11 @@ SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
 SHOT_ANGLES: tuple[str, ...] = get_args(ShotAngle)
 CAMERA_MOVEMENTS: tuple[str, ...] = get_args(CameraMovement)
 PrimaryStrategyName = Literal["first_success", "manual", "score"]
-Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=MAX_ID_LENGTH)]
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
 
-_CONFIG = ConfigDict(extra="forbid", frozen=True)
+_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 _RESOLUTION_TEXT = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
@@ -67,7 +89,7 @@ class Resolution(BaseModel):
             return data
         match = _RESOLUTION_TEXT.match(data)
         if match is None:
-            raise ValueError(f"got {data!r}, expected 'WIDTHxHEIGHT' like '640x360'")
+            raise ValueError(f"got {describe(data)}, expected 'WIDTHxHEIGHT' like '640x360'")
         return {"width": int(match[1]), "height": int(match[2])}
 
 
@@ -76,14 +98,14 @@ class ProjectSpec(BaseModel):
 
     model_config = _CONFIG
 
-    title: str = Field(min_length=1)
-    provider: str = "previz"
-    providers: dict[str, str] = Field(default_factory=dict)
+    title: Name = Field(min_length=1)
+    provider: Name = "previz"
+    providers: dict[str, Name] = Field(default_factory=dict)
     """Per-modality provider override: modality -> provider name."""
     resolution: Resolution = Field(default_factory=Resolution)
     fps: float = Field(default=24.0, gt=0, le=240)
-    style: str = ""
-    negative_prompt: str = ""
+    style: Text = ""
+    negative_prompt: Text = ""
     primary_strategy: PrimaryStrategyName = "first_success"
     takes_per_beat: int = Field(default=1, ge=1, le=20)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
@@ -94,7 +116,8 @@ class ProjectSpec(BaseModel):
     def _known_modalities(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(value) - set(MODALITIES))
         if unknown:
-            raise ValueError(f"unknown modality {unknown[0]!r}; allowed: {', '.join(MODALITIES)}")
+            allowed = ", ".join(MODALITIES)
+            raise ValueError(f"unknown modality {describe(unknown[0])}; allowed: {allowed}")
         return value
 
 
@@ -103,11 +126,13 @@ class CharacterSpec(BaseModel):
 
     model_config = _CONFIG
 
-    name: str = Field(min_length=1)
-    description: str
-    voice: str | None = None
+    name: Name = Field(min_length=1)
+    description: Text
+    voice: Name | None = None
     """An espeak-ng voice such as ``en-us+m3``; providers may map it to their own."""
-    reference_images: list[str] = Field(default_factory=list)
+    reference_images: list[Annotated[str, Field(max_length=MAX_PATH_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_PER_BEAT
+    )
     """Paths relative to the shot-list file; existence is checked when a run starts."""
 
     def reference_paths(self, base_dir: Path) -> tuple[Path, ...]:
@@ -134,7 +159,7 @@ class LineSpec(BaseModel):
     model_config = _CONFIG
 
     character: str
-    text: str = Field(min_length=1)
+    text: Text = Field(min_length=1)
 
 
 class BeatSpec(BaseModel):
@@ -144,12 +169,12 @@ class BeatSpec(BaseModel):
 
     id: Slug
     shot: ShotSpec = Field(default_factory=ShotSpec)
-    action: str = Field(min_length=1)
-    characters: list[str] = Field(default_factory=list)
-    lighting: str = ""
-    expression: dict[str, str] = Field(default_factory=dict)
+    action: Text = Field(min_length=1)
+    characters: list[str] = Field(default_factory=list, max_length=MAX_PER_BEAT)
+    lighting: Text = ""
+    expression: dict[str, Text] = Field(default_factory=dict, max_length=MAX_PER_BEAT)
     """Character id -> expression or pose in this beat."""
-    dialogue: list[LineSpec] = Field(default_factory=list)
+    dialogue: list[LineSpec] = Field(default_factory=list, max_length=MAX_PER_BEAT)
     duration: float = Field(default=4.0, gt=0, le=60)
     """Seconds."""
     takes: int | None = Field(default=None, ge=1, le=20)
@@ -158,9 +183,9 @@ class BeatSpec(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     chain_from_previous: bool = False
     """Start the keyframe from the last frame of the previous beat's primary take."""
-    prompt: str | None = None
+    prompt: Text | None = None
     """Raw text appended to the composed keyframe and video prompts."""
-    provider: str | None = None
+    provider: Name | None = None
     """Overrides the project's providers for every modality of this beat."""
 
 
@@ -170,10 +195,10 @@ class SceneSpec(BaseModel):
     model_config = _CONFIG
 
     id: Slug
-    title: str = ""
-    location: str = ""
-    time_of_day: str = ""
-    beats: list[BeatSpec] = Field(min_length=1)
+    title: Name = ""
+    location: Text = ""
+    time_of_day: Name = ""
+    beats: list[BeatSpec] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class ShotList(BaseModel):
@@ -183,8 +208,16 @@ class ShotList(BaseModel):
 
     version: Literal[1] = 1
     project: ProjectSpec
-    characters: dict[Slug, CharacterSpec] = Field(default_factory=dict)
-    scenes: list[SceneSpec] = Field(min_length=1)
+    characters: dict[Slug, CharacterSpec] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    scenes: list[SceneSpec] = Field(min_length=1, max_length=MAX_ITEMS)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _exactly_one(cls, value: Any) -> Any:
+        # Literal[1] would take True and 1.0, which equal 1 in Python.
+        if type(value) is not int:
+            raise ValueError(f"got {describe(value)}, allowed: 1")
+        return value
 
     @model_validator(mode="after")
     def _check_references(self) -> ShotList:
@@ -251,7 +284,8 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str | int, .
     reported), so the loader can report these alongside pydantic's errors.
     """
     characters = data.get("characters")
-    defined = sorted(str(k) for k in characters) if isinstance(characters, Mapping) else []
+    defined = {str(k) for k in characters} if isinstance(characters, Mapping) else set()
+    known = _known(defined)
     problems: list[tuple[tuple[str | int, ...], str]] = []
     scenes = data.get("scenes")
     if not isinstance(scenes, list):
@@ -265,7 +299,7 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str | int, .
         scene_id = scene.get("id")
         if isinstance(scene_id, str):
             if scene_id in scene_ids:
-                problems.append((("scenes", s, "id"), f"duplicate scene id {scene_id!r}"))
+                problems.append((("scenes", s, "id"), f"duplicate scene id {describe(scene_id)}"))
             scene_ids.add(scene_id)
         beats = scene.get("beats")
         if not isinstance(beats, list):
@@ -278,7 +312,8 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str | int, .
             if isinstance(beat_id, str):
                 if beat_id in beat_ids:
                     first = beat_ids[beat_id]
-                    problems.append(((*where, "id"), f"duplicate beat id {beat_id!r} ({first})"))
+                    duplicate = f"duplicate beat id {describe(beat_id)} ({first})"
+                    problems.append(((*where, "id"), duplicate))
                 else:
                     beat_ids[beat_id] = f"first used at {format_loc(where)}"
             if first_beat and beat.get("chain_from_previous") is True:
@@ -286,26 +321,42 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str | int, .
                     ((*where, "chain_from_previous"), "the first beat has no previous beat")
                 )
             first_beat = False
-            problems.extend(_beat_references(where, beat, defined))
+            problems.extend(_beat_references(where, beat, defined, known))
     return problems
 
 
+_KNOWN_SHOWN = 20
+"""How many defined characters an unknown-character message lists."""
+
+
+def _known(defined: set[str]) -> str:
+    """The defined character ids for a message: sorted, the first few, and a count."""
+    if not defined:
+        return "none"
+    names = sorted(defined)
+    shown = ", ".join(names[:_KNOWN_SHOWN])
+    return shown if len(names) <= _KNOWN_SHOWN else f"{shown}, ... ({len(names)} in all)"
+
+
 def _beat_references(
-    where: tuple[str | int, ...], beat: Mapping[str, Any], defined: list[str]
+    where: tuple[str | int, ...], beat: Mapping[str, Any], defined: set[str], known: str
 ) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
-    known = ", ".join(defined) or "none"
 
     def unknown(name: str) -> str:
-        return f"unknown character {name!r}; defined: {known}"
+        return f"unknown character {describe(name)}; defined: {known}"
 
-    in_shot = beat.get("characters")
-    in_shot = [c for c in in_shot if isinstance(c, str)] if isinstance(in_shot, list) else []
-    for i, name in enumerate(in_shot):
-        if name not in defined:
-            problems.append(((*where, "characters", i), unknown(name)))
-        elif name in in_shot[:i]:
-            problems.append(((*where, "characters", i), f"{name!r} is listed twice"))
+    characters = beat.get("characters")
+    in_shot: set[str] = set()
+    if isinstance(characters, list):
+        for i, name in enumerate(characters):
+            if not isinstance(name, str):
+                continue
+            if name not in defined:
+                problems.append(((*where, "characters", i), unknown(name)))
+            elif name in in_shot:
+                problems.append(((*where, "characters", i), f"{describe(name)} is listed twice"))
+            in_shot.add(name)
     expression = beat.get("expression")
     if isinstance(expression, Mapping):
         for name in expression:
@@ -313,7 +364,8 @@ def _beat_references(
             if name not in defined:
                 problems.append((loc, unknown(str(name))))
             elif name not in in_shot:
-                problems.append((loc, f"{name!r} is not in this beat's characters; add it there"))
+                not_in_shot = f"{describe(name)} is not in this beat's characters; add it there"
+                problems.append((loc, not_in_shot))
     dialogue = beat.get("dialogue")
     if isinstance(dialogue, list):
         for i, line in enumerate(dialogue):

@@ -78,6 +78,16 @@ def project_id(project_dir: Path) -> str:
         existing = ""
     if existing:
         return existing
+    return _write_id(project_dir, replace=False)
+
+
+def renew_project_id(project_dir: Path) -> str:
+    """Give the project folder a new id (a copy of a project becomes a project of its own)."""
+    return _write_id(project_dir, replace=True)
+
+
+def _write_id(project_dir: Path, *, replace: bool) -> str:
+    path = project_dir / PROJECT_ID_FILE
     project_dir.mkdir(parents=True, exist_ok=True)
     fresh = new_id("prj")
     temp = path.with_name(f"{PROJECT_ID_FILE}.{fresh}")
@@ -86,13 +96,16 @@ def project_id(project_dir: Path) -> str:
         f.flush()
         os.fsync(f.fileno())
     try:
-        # A hard link appears whole or not at all, and fails if the id exists:
-        # when two processes race to create it, exactly one wins.
-        os.link(temp, path)
+        if replace:
+            temp.replace(path)
+        else:
+            # A hard link appears whole or not at all, and fails if the id exists:
+            # when two processes race to create it, exactly one wins.
+            os.link(temp, path)
     except FileExistsError:
         fresh = path.read_text(encoding="utf-8").strip()
     finally:
-        temp.unlink()
+        temp.unlink(missing_ok=True)
     return fresh
 
 

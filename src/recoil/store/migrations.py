@@ -44,9 +44,19 @@ def _index_receipts_by_run(conn: Connection) -> None:
     schema.RECEIPTS_BY_RUN.create(conn, checkfirst=True)
 
 
+def _index_take_and_review_records(conn: Connection) -> None:
+    for table in (schema.take_records, schema.review_records, schema.verified):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="create the store's tables", apply=_create_tables),
     Migration(version=2, description="index receipts by run", apply=_index_receipts_by_run),
+    Migration(
+        version=3,
+        description="index take and review records; remember verified artifacts",
+        apply=_index_take_and_review_records,
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

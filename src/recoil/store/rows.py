@@ -23,7 +23,14 @@ if TYPE_CHECKING:
 from recoil.model.take import Beat, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.records.log import encode_line
-from recoil.records.receipt import EvalRecord, Receipt, Record, Submitted
+from recoil.records.receipt import (
+    EvalRecord,
+    Receipt,
+    Record,
+    ReviewRecord,
+    Submitted,
+    TakeRecord,
+)
 from recoil.store import schema
 from recoil.store.schema import dumps, loads
 
@@ -236,6 +243,18 @@ SUBMITTED_COLUMNS = (
     "body",
 )
 EVAL_COLUMNS = ("project_id", "eval_key", "receipt_id", "scorer", "created_us", "scores")
+TAKE_RECORD_COLUMNS = ("project_id", "take_id", "beat_id", "scene_id", "body")
+REVIEW_RECORD_COLUMNS = (
+    "project_id",
+    "record_id",
+    "take_id",
+    "beat_id",
+    "status",
+    "author",
+    "text",
+    "frame",
+    "created_at",
+)
 
 
 @dataclass(slots=True)
@@ -245,6 +264,8 @@ class LogRows:
     receipts: list[tuple[Any, ...]] = field(default_factory=list)
     submitted: list[tuple[Any, ...]] = field(default_factory=list)
     evals: list[tuple[Any, ...]] = field(default_factory=list)
+    takes: list[tuple[Any, ...]] = field(default_factory=list)
+    reviews: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add(self, pid: str, record: Record) -> None:
         """Add the row of one record."""
@@ -254,6 +275,12 @@ class LogRows:
             self.submitted.append(submitted_row(pid, record))
         elif isinstance(record, EvalRecord):
             self.evals.append(eval_row(pid, record))
+        elif isinstance(record, TakeRecord):
+            self.takes.append(
+                (pid, record.take_id, record.beat_id, record.scene_id, dumps(dict(record.take)))
+            )
+        elif isinstance(record, ReviewRecord):
+            self.reviews.append(review_row(pid, record))
         # A ``sending`` record only matters to the dispatcher that resumes a run.
 
     def insert(self, conn: Connection) -> int:
@@ -262,6 +289,8 @@ class LogRows:
             insert_new(conn, schema.receipts, RECEIPT_COLUMNS, self.receipts)
             + insert_new(conn, schema.submitted, SUBMITTED_COLUMNS, self.submitted)
             + insert_new(conn, schema.evals, EVAL_COLUMNS, self.evals)
+            + insert_new(conn, schema.take_records, TAKE_RECORD_COLUMNS, self.takes)
+            + insert_new(conn, schema.review_records, REVIEW_RECORD_COLUMNS, self.reviews)
         )
 
 
@@ -303,6 +332,20 @@ def submitted_row(pid: str, record: Submitted) -> tuple[Any, ...]:
         record.provider,
         record.run_id,
         line_text(record),
+    )
+
+
+def review_row(pid: str, record: ReviewRecord) -> tuple[Any, ...]:
+    return (
+        pid,
+        record.record_id,
+        record.take_id,
+        record.beat_id,
+        record.status.value if record.status is not None else None,
+        record.author,
+        record.text,
+        record.frame,
+        record.created_at,
     )
 
 

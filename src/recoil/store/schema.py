@@ -143,31 +143,6 @@ steps = Table(
     ForeignKeyConstraint(["project_id", "take_id"], [takes.c.project_id, takes.c.take_id]),
 )
 
-reviews = Table(
-    "recoil_reviews",
-    metadata,
-    Column("project_id", String, nullable=False),
-    Column("take_id", String, nullable=False),
-    Column("status", String, nullable=False),
-    Column("updated_at", String, nullable=False),
-    PrimaryKeyConstraint("project_id", "take_id"),
-    ForeignKeyConstraint(["project_id", "take_id"], [takes.c.project_id, takes.c.take_id]),
-)
-
-notes = Table(
-    "recoil_notes",
-    metadata,
-    Column("id", Serial, primary_key=True, autoincrement=True),
-    Column("project_id", String, nullable=False),
-    Column("take_id", String, nullable=False),
-    Column("author", Text, nullable=False),
-    Column("text", Text, nullable=False),
-    Column("created_at", String, nullable=False),
-    Column("frame", Integer),
-    ForeignKeyConstraint(["project_id", "take_id"], [takes.c.project_id, takes.c.take_id]),
-    Index("ix_recoil_notes_take", "project_id", "take_id"),
-)
-
 receipts = Table(
     "recoil_receipts",
     metadata,
@@ -230,6 +205,50 @@ evals = Table(
     Index("ix_recoil_evals_receipt", "project_id", "receipt_id"),
 )
 
+take_records = Table(
+    "recoil_take_records",
+    metadata,
+    # Log order, as for receipts: the order in which takes were planned.
+    Column("seq", Serial, primary_key=True, autoincrement=True),
+    Column("project_id", String, nullable=False),
+    Column("take_id", String, nullable=False),
+    Column("beat_id", String, nullable=False),
+    Column("scene_id", String, nullable=False),
+    # The take as it was planned (``Take.to_dict``), from its ``take`` record.
+    Column("body", Text, nullable=False),
+    UniqueConstraint("project_id", "take_id", name="uq_recoil_take_records_id"),
+)
+
+review_records = Table(
+    "recoil_review_records",
+    metadata,
+    Column("seq", Serial, primary_key=True, autoincrement=True),
+    Column("project_id", String, nullable=False),
+    Column("record_id", String, nullable=False),
+    Column("take_id", String, nullable=False),
+    Column("beat_id", String, nullable=False),
+    # The take's new review status; null for a note alone.
+    Column("status", String),
+    Column("author", Text),
+    Column("text", Text),
+    Column("frame", Integer),
+    Column("created_at", String),
+    UniqueConstraint("project_id", "record_id", name="uq_recoil_review_records_id"),
+    Index("ix_recoil_review_records_take", "project_id", "take_id"),
+)
+
+verified = Table(
+    "recoil_verified",
+    metadata,
+    # An artifact file whose bytes were last hashed intact at this size and mtime:
+    # while both are unchanged it is not hashed again (as rsync and git do).
+    Column("project_id", String, nullable=False),
+    Column("sha256", String, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project_id", "sha256"),
+)
+
 PROJECT_TABLES = (
     meta,
     projects,
@@ -237,10 +256,39 @@ PROJECT_TABLES = (
     beats,
     takes,
     steps,
-    reviews,
-    notes,
     receipts,
     submitted,
     evals,
+    take_records,
+    review_records,
+    verified,
 )
 """Every table whose rows belong to one project, parents before children."""
+
+
+legacy = MetaData()
+"""Tables of schema versions 1 and 2 that are no longer written: review decisions lived only
+in the store. Opening a project moves their rows into the receipt log as ``review`` records
+(the source of truth) and deletes them; fresh databases never have these tables."""
+
+legacy_reviews = Table(
+    "recoil_reviews",
+    legacy,
+    Column("project_id", String, nullable=False),
+    Column("take_id", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("updated_at", String, nullable=False),
+    PrimaryKeyConstraint("project_id", "take_id"),
+)
+
+legacy_notes = Table(
+    "recoil_notes",
+    legacy,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("project_id", String, nullable=False),
+    Column("take_id", String, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", String, nullable=False),
+    Column("frame", Integer),
+)

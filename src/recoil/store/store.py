@@ -1,11 +1,19 @@
 """The project store: the production's scenes, beats, takes, reviews and receipts.
 
-The receipt log (``PROJECT/receipts.jsonl``) is the source of truth for what
-was dispatched; the store indexes it for queries (spend, cache lookups, eval
-scores) and holds what the log cannot: the project tree, each take's workflow
-state and the reviews. :meth:`ProjectStore.reconcile` runs on every open and
-indexes whatever the log holds that the store lacks, so a crash between the
-log append and the store write loses nothing.
+The receipt log (``PROJECT/receipts.jsonl``) is the source of truth: every
+dispatch (receipts, ``submitted``, ``sending``, ``eval``), every take planned
+(``take``) and every review decision or note (``review``) is a record in it.
+The store indexes it for queries (spend, cache lookups, scores, reviews) and
+keeps the project tree and each take's workflow state, all of which can be
+rebuilt from the log and the shot list: delete the store and the next open
+builds it again. :meth:`ProjectStore.reconcile` runs on every open and indexes
+whatever the log holds that the store lacks, so a crash between the log append
+and the store write loses nothing.
+
+A project folder can be moved: the store notices the new place and records
+it. A copy of a folder (same project id, the original still in place) becomes
+a project of its own with a new id, its store rebuilt from its own log, so two
+copies never share rows in a shared database.
 
 Each take is stored as a row (with its workflow's id, creation time and
 global provenance) plus one row per step holding the step's mutable state
@@ -15,32 +23,38 @@ and the id of its receipt; loading joins them back, so a loaded project equals
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, func, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from recoil.errors import NotFoundError, StoreError
-from recoil.model.ids import utc_now_iso
+from recoil.errors import NotFoundError, ProjectBusyError, StoreError
+from recoil.model.ids import new_id, utc_now_iso
 from recoil.model.review import ReviewNote, ReviewStatus
-from recoil.model.take import Beat, Project, Scene, Take
+from recoil.model.take import Beat, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, WorkflowStep
-from recoil.records.receipt import Receipt, Record, Submitted
+from recoil.records.log import ReceiptLog
+from recoil.records.receipt import Receipt, Record, ReviewRecord, Submitted, TakeRecord
 from recoil.store import rows, schema
 from recoil.store.engine import (
+    PROJECT_ID_FILE,
     WRITE_OPTION,
     create_store_engine,
     project_id,
+    renew_project_id,
     resolve_url,
     shown_url,
 )
 from recoil.store.follower import LogFollower
 from recoil.store.lines import add_chunk
+from recoil.store.lock import editing
 from recoil.store.migrations import migrate
 from recoil.store.schema import dumps, loads
 from recoil.store.tail import LogMark, LogTail
@@ -53,6 +67,8 @@ CHUNK_BYTES = 1 << 20
 FOLLOW_MIN_RECORDS = 2000
 """Receipts a run must be expected to write before :meth:`ProjectStore.following` starts a
 process (about half a second of another core's time)."""
+
+_ENDED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED})
 
 SpendKey = Literal["provider", "modality", "scene", "run"]
 _SPEND_COLUMNS = {
@@ -70,8 +86,11 @@ class ProjectStore:
         """Use :meth:`open`; this only wires an engine already migrated."""
         self.project_dir = project_dir
         self.project_id = project_id
+        self.notes: list[str] = []
+        """Things opening the store did that a person should hear of (a copy made separate)."""
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._claim: Connection | None = None
 
     @classmethod
     def open(
@@ -91,11 +110,20 @@ class ProjectStore:
         try:
             migrate(engine)
             store = cls(engine, project_dir=project_dir, project_id=project_id(project_dir))
-            store._register()
-            if reconcile:
-                store.reconcile()
+            # Under the edit lock: rebuilding rows from the log must not interleave with
+            # a run saving its takes (see recoil.store.lock).
+            with editing(project_dir, command="recoil (opening the store)"):
+                store._register()
+                store._adopt_legacy()
+                if reconcile:
+                    store._reconcile()
         except OperationalError as exc:
             engine.dispose()
+            if resolved.startswith("sqlite") and not os.access(project_dir, os.W_OK):
+                raise StoreError(
+                    f"cannot write the project folder {project_dir}: permission denied; "
+                    "make it writable by you (the store, receipts and takes live there)"
+                ) from exc
             raise StoreError(
                 f"cannot open the project store at {shown_url(resolved)}: {exc.orig}; "
                 "check that the database is reachable and the URL is right"
@@ -106,8 +134,37 @@ class ProjectStore:
         return store
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and with them a writer claim)."""
+        if self._claim is not None:
+            self._claim.close()
+            self._claim = None
         self._engine.dispose()
+
+    def claim_writer(self, command: str) -> None:
+        """Claim the project for one writer in the database, until :meth:`close`.
+
+        On PostgreSQL this is a session advisory lock keyed by the project id,
+        held on a connection of its own; the server drops it when that
+        connection ends, a crashed holder's included. It guards two machines
+        that share one database (the folder lock guards one disk). On SQLite
+        the database lives in the folder, and the folder lock is enough.
+        """
+        if self._engine.dialect.name != "postgresql" or self._claim is not None:
+            return
+        key = int.from_bytes(
+            hashlib.sha256(self.project_id.encode()).digest()[:8], "big", signed=True
+        )
+        conn = self._engine.connect()
+        taken = conn.execute(select(func.pg_try_advisory_lock(key))).scalar_one()
+        conn.commit()
+        if not taken:
+            conn.close()
+            raise ProjectBusyError(
+                f"project {self.project_dir} is busy: another process holds it in the database "
+                f"{self.url} (`{command}` cannot start); wait for it to finish "
+                "(or stop it), then run again"
+            )
+        self._claim = conn
 
     def __enter__(self) -> ProjectStore:
         return self
@@ -167,7 +224,19 @@ class ProjectStore:
         )
 
     def save_project(self, project: Project) -> None:
-        """Upsert the whole tree in one transaction; rows absent from ``project`` are kept."""
+        """Upsert the whole tree in one transaction; rows absent from ``project`` are kept.
+
+        A take the log has no ``take`` record of yet gets one first (durably), so
+        the store can always be rebuilt from the log.
+        """
+        self._record_new_takes(
+            [
+                (scene.scene_id, beat.beat_id, take)
+                for scene in project.scenes
+                for beat in scene.beats
+                for take in beat.takes
+            ]
+        )
         pid = self.project_id
         scene_rows: list[dict[str, Any]] = []
         beat_rows: list[dict[str, Any]] = []
@@ -202,7 +271,9 @@ class ProjectStore:
         """Upsert one take, its steps and their receipts in one transaction.
 
         The beat must already be in the store (:meth:`save_project` puts it there).
+        A take new to the log gets its ``take`` record first.
         """
+        self._record_new_takes([(scene_id, beat_id, take)])
         pid = self.project_id
         try:
             with self._write() as conn:
@@ -243,71 +314,150 @@ class ProjectStore:
     # -- reviews -------------------------------------------------------------------
 
     def set_review(
-        self, take_id: str, status: ReviewStatus, note: ReviewNote | None = None
-    ) -> None:
-        """Set a take's review status and add ``note`` to its notes, in one transaction."""
-        status = ReviewStatus(status)
-        pid = self.project_id
-        with self._write() as conn:
-            self._require_take(conn, take_id)
-            review = {"status": status.value, "updated_at": utc_now_iso()}
-            rows.upsert(conn, schema.reviews, [{"project_id": pid, "take_id": take_id, **review}])
-            if note is not None:
-                conn.execute(
-                    schema.notes.insert().values(project_id=pid, take_id=take_id, **note.to_dict())
-                )
+        self,
+        take_id: str,
+        status: ReviewStatus | None,
+        note: ReviewNote | None = None,
+        *,
+        author: str = "recoil",
+    ) -> ReviewRecord:
+        """Record a review decision (``status``) and/or a note on a take; returns the record.
+
+        The record goes to the receipt log first (durably), then into the store.
+        ``author`` names who decided when there is no note (a note names its own).
+        """
+        with self._reader() as conn:
+            beat_id = self._beat_of(conn, take_id)
+        record = ReviewRecord(
+            record_id=new_id("rv"),
+            take_id=take_id,
+            beat_id=beat_id,
+            author=note.author if note is not None else author,
+            created_at=note.created_at if note is not None else utc_now_iso(),
+            status=ReviewStatus(status) if status is not None else None,
+            text=note.text if note is not None else None,
+            frame=note.frame if note is not None else None,
+        )
+        self.record([record])
+        return record
 
     def review(self, take_id: str) -> tuple[ReviewStatus, list[ReviewNote]]:
         """A take's review status and notes (oldest first)."""
         with self._reader() as conn:
-            self._require_take(conn, take_id)
-            found = self._reviews(conn, take_id)
-        return found.get(take_id, (ReviewStatus.PENDING, []))
+            self._beat_of(conn, take_id)
+        return self.reviews().get(take_id, (ReviewStatus.PENDING, []))
 
     def reviews(self) -> dict[str, tuple[ReviewStatus, list[ReviewNote]]]:
         """Every stored take's review status and notes; ``pending`` when never reviewed."""
+        takes = schema.takes
         with self._reader() as conn:
-            return self._reviews(conn, None)
+            found: dict[str, tuple[ReviewStatus, list[ReviewNote]]] = {
+                take_id: (ReviewStatus.PENDING, [])
+                for take_id in conn.execute(
+                    select(takes.c.take_id).where(takes.c.project_id == self.project_id)
+                ).scalars()
+            }
+            for record in self._review_records(conn):
+                status, notes = found.get(record.take_id, (ReviewStatus.PENDING, []))
+                note = record.note
+                if note is not None:
+                    notes.append(note)
+                found[record.take_id] = (record.status or status, notes)
+        return found
 
-    def _reviews(
-        self, conn: Connection, take_id: str | None
-    ) -> dict[str, tuple[ReviewStatus, list[ReviewNote]]]:
-        takes, reviews, notes = schema.takes, schema.reviews, schema.notes
-        query = (
-            select(takes.c.take_id, reviews.c.status)
-            .outerjoin(
-                reviews,
-                and_(
-                    reviews.c.project_id == takes.c.project_id, reviews.c.take_id == takes.c.take_id
-                ),
-            )
-            .where(takes.c.project_id == self.project_id)
-        )
-        note_query = select(notes).where(notes.c.project_id == self.project_id).order_by(notes.c.id)
-        if take_id is not None:
-            query = query.where(takes.c.take_id == take_id)
-            note_query = note_query.where(notes.c.take_id == take_id)
-        result: dict[str, tuple[ReviewStatus, list[ReviewNote]]] = {
-            row.take_id: (ReviewStatus(row.status or ReviewStatus.PENDING), [])
-            for row in conn.execute(query)
-        }
-        for row in conn.execute(note_query):
-            result[row.take_id][1].append(
-                ReviewNote(
-                    author=row.author, text=row.text, created_at=row.created_at, frame=row.frame
-                )
-            )
-        return result
+    def approvals(self) -> dict[str, str]:
+        """beat_id -> the take a person approved last, among takes still approved."""
+        status: dict[str, ReviewStatus] = {}
+        approved_at: dict[str, tuple[int, str]] = {}
+        with self._reader() as conn:
+            for n, record in enumerate(self._review_records(conn)):
+                if record.status is None:
+                    continue
+                status[record.take_id] = record.status
+                if record.status is ReviewStatus.APPROVED:
+                    approved_at[record.take_id] = (n, record.beat_id)
+        latest: dict[str, tuple[int, str]] = {}
+        for take_id, (n, beat_id) in approved_at.items():
+            if status[take_id] is ReviewStatus.APPROVED and n >= latest.get(beat_id, (-1, ""))[0]:
+                latest[beat_id] = (n, take_id)
+        return {beat_id: take_id for beat_id, (_, take_id) in latest.items()}
 
-    def _require_take(self, conn: Connection, take_id: str) -> None:
+    def _review_records(self, conn: Connection) -> Iterator[ReviewRecord]:
+        r = schema.review_records
+        query = select(r).where(r.c.project_id == self.project_id).order_by(r.c.seq)
+        for row in conn.execute(query):
+            yield ReviewRecord(
+                record_id=row.record_id,
+                take_id=row.take_id,
+                beat_id=row.beat_id,
+                author=row.author or "",
+                created_at=row.created_at or "",
+                status=ReviewStatus(row.status) if row.status is not None else None,
+                text=row.text,
+                frame=row.frame,
+            )
+
+    def _beat_of(self, conn: Connection, take_id: str) -> str:
         takes = schema.takes
         found = conn.execute(
-            select(takes.c.take_id).where(
+            select(takes.c.beat_id).where(
                 takes.c.project_id == self.project_id, takes.c.take_id == take_id
             )
-        ).first()
+        ).scalar_one_or_none()
         if found is None:
             raise NotFoundError(f"no take {take_id!r} in the project store; run `recoil status`")
+        return str(found)
+
+    # -- verified files ------------------------------------------------------------
+
+    def verified_files(self) -> dict[str, tuple[int, int]]:
+        """sha256 -> (bytes, mtime_ns) of artifact files last hashed intact at that size and
+        modification time; while both stay the same the file need not be hashed again."""
+        v = schema.verified
+        with self._reader() as conn:
+            found = conn.execute(
+                select(v.c.sha256, v.c.bytes, v.c.mtime_ns).where(v.c.project_id == self.project_id)
+            )
+            return {row.sha256: (row.bytes, row.mtime_ns) for row in found}
+
+    def mark_verified(self, files: Iterable[tuple[str, int, int]]) -> None:
+        """Remember ``(sha256, bytes, mtime_ns)`` of files just hashed intact."""
+        values = [
+            {"project_id": self.project_id, "sha256": sha, "bytes": size, "mtime_ns": mtime}
+            for sha, size, mtime in files
+        ]
+        if values:
+            with self._write() as conn:
+                rows.upsert(conn, schema.verified, values)
+
+    # -- the log ---------------------------------------------------------------------
+
+    def record(self, records: Sequence[Record]) -> None:
+        """Append records to the project's receipt log (durably, in one write), then index
+        them: what only the store held would be lost with it."""
+        if not records:
+            return
+        with ReceiptLog(self.project_dir / RECEIPTS_FILE) as log:
+            log.append_many([record.to_dict() for record in records])
+        self.index_records(records)
+
+    def _record_new_takes(self, takes: Sequence[tuple[str, str, Take]]) -> None:
+        if not takes:
+            return
+        tr = schema.take_records
+        with self._reader() as conn:
+            known = set(
+                conn.execute(
+                    select(tr.c.take_id).where(tr.c.project_id == self.project_id)
+                ).scalars()
+            )
+        self.record(
+            [
+                take_record(scene_id, beat_id, take)
+                for scene_id, beat_id, take in takes
+                if take.take_id not in known
+            ]
+        )
 
     # -- receipts ------------------------------------------------------------------
 
@@ -408,10 +558,17 @@ class ProjectStore:
         """Index what the receipt log holds that the store lacks; returns how many records.
 
         Reads only the log's new tail (see :mod:`recoil.store.tail`), then
-        calls :meth:`reattach`.
+        calls :meth:`reattach`; all under the project's edit lock.
         """
+        with editing(self.project_dir, command="recoil (reconciling the store)"):
+            return self._reconcile()
+
+    def _reconcile(self) -> int:
         count = self.index_log()
+        restored = self._restore_takes()
         self.reattach()
+        if restored:
+            self._settle(restored)
         return count
 
     def index_log(self) -> int:
@@ -528,21 +685,163 @@ class ProjectStore:
                 )
         return len(stale)
 
+    # -- rebuilding from the log -----------------------------------------------------
+
+    def _restore_takes(self) -> set[str]:
+        """Store the takes the log planned that the store lacks; returns their ids.
+
+        That is every take after the store was deleted, or one whose record a
+        crash kept from reaching the store. Scenes and beats are made as the
+        records name them; planning the project fills in the rest.
+        """
+        tr, t = schema.take_records, schema.takes
+        query = (
+            select(tr.c.scene_id, tr.c.beat_id, tr.c.body)
+            .outerjoin(t, and_(t.c.project_id == tr.c.project_id, t.c.take_id == tr.c.take_id))
+            .where(tr.c.project_id == self.project_id, t.c.take_id.is_(None))
+            .order_by(tr.c.seq)
+        )
+        with self._reader() as conn:
+            missing = conn.execute(query).all()
+        if not missing:
+            return set()
+        project = self.load_project() or Project(name="")
+        scenes = {scene.scene_id: scene for scene in project.scenes}
+        beats = {beat.beat_id: beat for beat in project.beats()}
+        for scene_id, beat_id, body in missing:
+            beat = beats.get(beat_id)
+            if beat is None:
+                scene = scenes.get(scene_id)
+                if scene is None:
+                    scene = scenes[scene_id] = Scene(scene_id=scene_id)
+                    project.scenes.append(scene)
+                beat = beats[beat_id] = Beat(beat_id=beat_id, beat_metadata={"scene_id": scene_id})
+                scene.beats.append(beat)
+            beat.takes.append(Take.from_dict(loads(body)))
+            beat.takes.sort(key=lambda take: take.take_index)
+        self.save_project(project)
+        restored = {Take.from_dict(loads(body)).take_id for _, _, body in missing}
+        log.info("rebuilt %d takes of %s from its receipt log", len(restored), self.project_dir)
+        return restored
+
+    def _settle(self, take_ids: set[str]) -> None:
+        """Give restored takes whose steps all ended (receipts re-attached) their status."""
+        project = self.load_project()
+        if project is None:
+            return
+        for scene in project.scenes:
+            for beat in scene.beats:
+                for take in beat.takes:
+                    steps = take.workflow.steps
+                    if take.take_id in take_ids and all(s.status in _ENDED for s in steps):
+                        take.finish()
+                        self.save_take(scene.scene_id, beat.beat_id, take)
+
+    def _adopt_legacy(self) -> None:
+        """Move what only an older store held into the log: review decisions and notes
+        (schema versions 1 and 2 kept them in tables), and takes planned before takes
+        were logged."""
+        t, tr = schema.takes, schema.take_records
+        pid = self.project_id
+        records: list[Record] = []
+        with self._reader() as conn:
+            unlogged = (
+                conn.execute(
+                    select(t.c.take_id)
+                    .outerjoin(
+                        tr, and_(tr.c.project_id == t.c.project_id, tr.c.take_id == t.c.take_id)
+                    )
+                    .where(t.c.project_id == pid, tr.c.take_id.is_(None))
+                )
+                .scalars()
+                .all()
+            )
+            legacy = inspect(conn).has_table(schema.legacy_reviews.name)
+        if unlogged:
+            project = self.load_project()
+            for scene in project.scenes if project is not None else []:
+                for beat in scene.beats:
+                    for take in beat.takes:
+                        if take.take_id in unlogged:
+                            records.append(take_record(scene.scene_id, beat.beat_id, take))
+        if legacy:
+            records += self._legacy_reviews()
+        if records:
+            self.record(records)
+        if legacy:
+            with self._write() as conn:
+                for table in (schema.legacy_notes, schema.legacy_reviews):
+                    conn.execute(table.delete().where(table.c.project_id == pid))
+
+    def _legacy_reviews(self) -> list[Record]:
+        r, n, t = schema.legacy_reviews, schema.legacy_notes, schema.takes
+        pid = self.project_id
+        with self._reader() as conn:
+            found = conn.execute(select(t.c.take_id, t.c.beat_id).where(t.c.project_id == pid))
+            beat_of = {row.take_id: row.beat_id for row in found}
+            notes = conn.execute(select(n).where(n.c.project_id == pid).order_by(n.c.id)).all()
+            statuses = conn.execute(select(r).where(r.c.project_id == pid)).all()
+        records: list[Record] = [
+            ReviewRecord(
+                record_id=_legacy_id(pid, row.take_id, f"note-{row.id}"),
+                take_id=row.take_id,
+                beat_id=beat_of.get(row.take_id, ""),
+                author=row.author,
+                created_at=row.created_at,
+                text=row.text,
+                frame=row.frame,
+            )
+            for row in notes
+        ]
+        records += [
+            ReviewRecord(
+                record_id=_legacy_id(pid, row.take_id, "status"),
+                take_id=row.take_id,
+                beat_id=beat_of.get(row.take_id, ""),
+                author="recoil (store upgrade)",
+                created_at=row.updated_at,
+                status=ReviewStatus(row.status),
+            )
+            for row in sorted(statuses, key=lambda row: row.updated_at)
+        ]
+        return records
+
     # -- plumbing --------------------------------------------------------------
 
     def _register(self) -> None:
+        """Record where the project is; a copy of another folder becomes its own project."""
         p = schema.projects
-        row = {"project_id": self.project_id, "project_dir": str(self.project_dir.resolve())}
-        with self._write() as conn:
-            conn.execute(
-                rows.insert(conn, p).on_conflict_do_nothing(index_elements=["project_id"]), [row]
+        here = str(self.project_dir.resolve())
+        with self._reader() as conn:
+            there = conn.execute(
+                select(p.c.project_dir).where(p.c.project_id == self.project_id)
+            ).scalar_one_or_none()
+        if there is not None and there != here and _holds_project(Path(there), self.project_id):
+            original = self.project_id
+            self.project_id = renew_project_id(self.project_dir)
+            self.notes.append(
+                f"{here} is a copy of {there}: it is now a project of its own "
+                f"(id {self.project_id}), its store rebuilt from its receipt log"
             )
+            log.warning("%s is a copy of project %s at %s", here, original, there)
+            there = None
+        with self._write() as conn:
+            if there is None:
+                conn.execute(
+                    rows.insert(conn, p).on_conflict_do_nothing(index_elements=["project_id"]),
+                    [{"project_id": self.project_id, "project_dir": here}],
+                )
+            elif there != here:  # moved: the rows follow the folder
+                conn.execute(
+                    p.update().where(p.c.project_id == self.project_id).values(project_dir=here)
+                )
 
     def purge(self) -> None:
         """Delete every row of this project from the database (the log and files stay).
 
-        Opening the project again re-indexes its receipt log; the tree, take
-        states and reviews are gone.
+        The next :meth:`reconcile` rebuilds it from the receipt log: receipts,
+        reviews, and the takes the log planned (their steps re-attached to their
+        receipts); planning the project from its shot list fills in the rest.
         """
         with self._write() as conn:
             for table in reversed(schema.PROJECT_TABLES):
@@ -579,3 +878,34 @@ class ProjectStore:
     def _write(self) -> Iterator[Connection]:
         with self._writer.begin() as conn:
             yield conn
+
+
+def take_record(scene_id: str, beat_id: str, take: Take) -> TakeRecord:
+    """The ``take`` record of a take: as it was planned, every step pending."""
+    planned = Take(
+        take_id=take.take_id,
+        take_index=take.take_index,
+        workflow=dataclasses.replace(take.workflow, steps=[s.reset() for s in take.workflow.steps]),
+        status=TakeStatus.PENDING,
+        created_at=take.created_at,
+        take_metadata=take.take_metadata,
+        seed=take.seed,
+    )
+    return TakeRecord(
+        take_id=take.take_id, beat_id=beat_id, scene_id=scene_id, take=planned.to_dict()
+    )
+
+
+def _legacy_id(pid: str, take_id: str, what: str) -> str:
+    """A review record id derived from the legacy row it comes from: moving the rows
+    again (a crash before they were deleted) logs records the index already has."""
+    digest = hashlib.sha256(f"{pid}/{take_id}/{what}".encode()).hexdigest()[:24]
+    return f"rv_legacy_{digest}"
+
+
+def _holds_project(folder: Path, pid: str) -> bool:
+    """True when ``folder`` is a project folder whose id is ``pid``."""
+    try:
+        return (folder / PROJECT_ID_FILE).read_text(encoding="utf-8").strip() == pid
+    except OSError:
+        return False

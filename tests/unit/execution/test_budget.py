@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -96,7 +95,9 @@ def test_dispatcher_refusal_leaves_the_step_pending(fake: Fake) -> None:
             await scheduler.run([Unit(workflow=first, context=context)])
             receipt = first.steps[0].receipt
             assert receipt is not None
-            await asyncio.to_thread(Path(receipt.artifacts["image"].path).unlink)
+            await asyncio.to_thread(
+                (context.receipts_file.parent / receipt.artifacts["image"].path).unlink
+            )
             report = await scheduler.run([Unit(workflow=keyframes(1, 0.4), context=context)])
             return report.budget_stops, report.attempts
 

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -106,3 +107,22 @@ def test_second_signal_exits_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
     assert "interrupted again: exiting now" in err
     assert list(read_records(project / "receipts.jsonl")) == []
+
+
+def test_a_signal_with_nothing_in_flight_exits_at_once() -> None:
+    """SIGTERM while the exports are written (no scheduler running) ends the process now."""
+    from recoil.execution.interrupt import EXIT_INTERRUPTED, Interrupt
+
+    codes: list[int] = []
+
+    class ExitedError(Exception):
+        pass
+
+    def exit_now(code: int) -> NoReturn:
+        codes.append(code)
+        raise ExitedError
+
+    interrupt = Interrupt(exit_now=exit_now)
+    with pytest.raises(ExitedError):
+        interrupt.signal()
+    assert codes == [EXIT_INTERRUPTED]

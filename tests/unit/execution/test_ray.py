@@ -102,7 +102,8 @@ def test_ray_gives_the_same_artifacts_as_local(tmp_path: Path, local_ray: None) 
     assert failed[0].error.retryable and failed[0].error.provider_status == "503"
     assert any(r.kind == "submitted" for r in records)  # the async job was recorded first
     for artifact in remote.steps[1].receipt.artifacts.values():  # type: ignore[union-attr]
-        assert Path(artifact.path).is_relative_to(tmp_path / "ray")
+        assert (ray_ctx.receipts_file.parent / artifact.path).is_file()
+        assert artifact.path.startswith("artifacts/")  # relative to the project: it can move
 
 
 def test_bad_ray_resources_are_a_config_error(tmp_path: Path, local_ray: None) -> None:

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import html.parser
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import pytest
+from PIL import Image, ImageDraw, ImageFont
 
-from recoil.export import Edit, write_contact_sheet
+from recoil.export import BeatCut, Edit, TakeMedia, write_contact_sheet
+from recoil.export.contact import _fit
 
 
 @dataclass
@@ -121,3 +124,41 @@ def test_the_same_edit_gives_the_same_files(edit: Edit, tmp_path: Path) -> None:
     second = [p.read_bytes() for p in write_contact_sheet(edit, tmp_path / "b")]
 
     assert first == second
+
+
+def test_long_ids_and_actions_render_quickly(tmp_path: Path) -> None:
+    """Issue 11 item 6: fitting text to a cell is linear, not quadratic, in its length."""
+    take = TakeMedia(take_id="t" * 5000, take_index=0, status="failed")
+    beat = BeatCut(
+        scene_id="s" * 5000,
+        beat_id="b" * 5000,
+        title="a" * 30_000,
+        duration_s=1.0,
+        alternates=(take,),
+    )
+    edit = Edit(title="T" * 30_000, fps=24, width=160, height=90, beats=(beat,))
+
+    start = time.perf_counter()
+    page, grid = write_contact_sheet(edit, tmp_path)
+    elapsed = time.perf_counter() - start
+
+    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    assert parse(page).cells[0].take_id == "t" * 5000, "the page keeps the whole id"
+    with Image.open(grid) as image:
+        image.load()
+        assert image.width < 1000, "the grid does not grow with the text"
+
+
+@pytest.mark.parametrize("text", ["", "short", "Ana opens the door " * 3, "W" * 400, "il" * 900])
+@pytest.mark.parametrize("width", [0, 20, 170, 192, 500])
+def test_fitted_text_is_the_longest_prefix_that_fits(text: str, width: int) -> None:
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    font = ImageFont.load_default(size=12)
+    fitted = _fit(draw, text, width, font)
+    if draw.textlength(text, font=font) <= width:
+        assert fitted == text
+        return
+    prefix = fitted.removesuffix("...")
+    assert fitted == prefix + "..." and text.startswith(prefix)
+    assert prefix == "" or draw.textlength(fitted, font=font) <= width
+    assert draw.textlength(text[: len(prefix) + 1] + "...", font=font) > width

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from recoil.context import DispatchContext
-from recoil.errors import SelectionError, StateError, ValidationError
+from recoil.errors import NotFoundError, SelectionError, StateError, ValidationError
 from recoil.model.take import Beat, PrimaryStrategy, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.fake import FakeProvider
@@ -258,10 +258,28 @@ def test_manual_keeps_the_callers_choice() -> None:
     assert beat.select_primary(PrimaryStrategy.MANUAL) is beat.takes[1]
     assert beat.primary_take_id == "b-t02"
     beat.primary_take_id = "elsewhere-t01"
-    with pytest.raises(SelectionError, match="elsewhere-t01"):
+    with pytest.raises(NotFoundError, match="elsewhere-t01"):
         beat.select_primary("manual")
-    with pytest.raises(SelectionError, match="b-t01, b-t02"):
+    with pytest.raises(NotFoundError, match="b-t01, b-t02"):
         _ = beat.primary_take
+
+
+def test_an_unknown_take_or_beat_is_bad_input_with_a_hint() -> None:
+    """A take or beat id that does not exist is a NotFoundError (exit 2), with did-you-mean."""
+    beat = with_statuses(TakeStatus.SUCCEEDED, TakeStatus.PARTIAL)
+    with pytest.raises(NotFoundError) as take_info:
+        beat.take("b-t2")
+    assert str(take_info.value) == (
+        "beat 'b' has no take 'b-t2' (did you mean 'b-t02'?); takes: b-t01, b-t02"
+    )
+    project = Project(name="pilot", scenes=[Scene(scene_id="s1", beats=[beat])])
+    with pytest.raises(NotFoundError) as beat_info:
+        project.beat("c")
+    assert str(beat_info.value) == "project 'pilot' has no beat 'c'; beats: b"
+    with pytest.raises(NotFoundError) as close_info:
+        project.beat("bb")
+    assert str(close_info.value) == "project 'pilot' has no beat 'bb' (did you mean 'b'?)"
+    assert take_info.value.exit_code == beat_info.value.exit_code == 2
 
 
 def test_score_strategy(context: DispatchContext, registry: Registry) -> None:
@@ -341,7 +359,7 @@ def test_round_trips_of_executed_objects(context: DispatchContext, registry: Reg
         assert_round_trip(value)
     assert project.beats() == [beat, scene.beats[1]]
     assert project.beat("s1-b2") is scene.beats[1]
-    with pytest.raises(SelectionError):
+    with pytest.raises(NotFoundError):
         project.beat("nope")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -24,9 +25,10 @@ def test_dispatch_stores_content_addressed(context: DispatchContext, registry: R
     """SPEC 4: artifacts live at artifacts/<first two hex>/<sha256>.<ext>, hashed as stored."""
     receipt = dispatch("keyframe", {"prompt": "a tower"}, context=context, registry=registry)
     artifact = receipt.artifacts["image"]
-    path = Path(artifact.path)
+    path = context.receipts_file.parent / artifact.path
     data = path.read_bytes()
     assert artifact.sha256 == hashlib.sha256(data).hexdigest()
+    assert artifact.path == f"artifacts/{artifact.sha256[:2]}/{artifact.sha256}.png"  # relative
     assert path == context.artifacts_dir / artifact.sha256[:2] / f"{artifact.sha256}.png"
     assert artifact.bytes == len(data)
     assert artifact.mime == "image/png"
@@ -103,3 +105,17 @@ def test_temp_files_of_a_killed_writer_are_swept(tmp_path: Path) -> None:
     assert store.sweep() == 1
     assert not orphan.exists() and live.exists()
     assert path.read_bytes() == b"complete"
+
+
+def test_an_artifact_is_found_by_its_hash_wherever_its_receipt_says_it_was(
+    context: DispatchContext, registry: Registry, tmp_path: Path
+) -> None:
+    """An older log recorded absolute paths; a moved project still finds each file."""
+    receipt = dispatch("keyframe", {"prompt": "a tower"}, context=context, registry=registry)
+    artifact = receipt.artifacts["image"]
+    moved = tmp_path / "moved"
+    context.receipts_file.parent.rename(moved)
+    old = dataclasses.replace(artifact, path=f"/gone/project/{artifact.path}")
+    for recorded in (artifact, old):
+        found = ArtifactStore(moved / "artifacts").locate(recorded)
+        assert found.is_file() and sha256_file(found) == artifact.sha256

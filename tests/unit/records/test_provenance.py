@@ -47,7 +47,7 @@ def test_sidecar_per_artifact_keeps_exact_prompt(
     payload = {"prompt": PROMPT, "api_key": "abcdef-not-for-files"}
     receipt = dispatch("keyframe", payload, context=ctx, registry=registry)
     artifact = receipt.artifacts["image"]
-    path = Path(artifact.path)
+    path = ctx.receipts_file.parent / artifact.path
     assert sidecar_path(path) == path.with_name(path.name + ".json")
     sidecar = read_sidecar(path)
     assert sidecar["provenance"]["prompt"].encode() == PROMPT.encode()
@@ -83,7 +83,7 @@ def test_sidecar_records_input_hashes(context: DispatchContext, registry: Regist
         registry=registry,
     )
     assert clip.inputs == {"image": image.sha256}
-    sidecar = read_sidecar(Path(clip.artifacts["video"].path))
+    sidecar = read_sidecar(context.receipts_file.parent / clip.artifacts["video"].path)
     assert sidecar["inputs"] == {"image": image.sha256}
 
 
@@ -91,7 +91,7 @@ def test_png_carries_prompt_and_request_hash(context: DispatchContext, registry:
     """SPEC 4: PNG keyframes carry the prompt and request_sha256 in text chunks, and only
     deterministic facts (never the receipt id)."""
     receipt = dispatch("keyframe", {"prompt": PROMPT}, context=context, registry=registry)
-    path = Path(receipt.artifacts["image"].path)
+    path = context.receipts_file.parent / receipt.artifacts["image"].path
     with Image.open(path) as image:
         text = dict(image.text)  # type: ignore[attr-defined]
     assert text["recoil:prompt"] == PROMPT
@@ -123,7 +123,7 @@ def test_video_and_audio_carry_provenance(
     artifact = receipt.artifacts[name]
     assert artifact.mime == mime
     assert artifact.facts["duration_s"] == pytest.approx(payload["duration_s"], abs=0.05)
-    fields = read_embedded(Path(artifact.path).read_bytes(), mime)
+    fields = read_embedded((context.receipts_file.parent / artifact.path).read_bytes(), mime)
     assert fields["recoil:prompt"] == "hello there"
     assert fields["recoil:request_sha256"] == receipt.request_sha256
 
@@ -134,7 +134,7 @@ def test_same_request_gives_same_bytes(registry: Registry, tmp_path: Path) -> No
     for name in ("one", "two"):
         ctx = DispatchContext(project=tmp_path / name, default_provider="fake")
         receipt = dispatch("keyframe", {"prompt": "x", "seed": 4}, context=ctx, registry=registry)
-        digests.append(Path(receipt.artifacts["image"].path).read_bytes())
+        digests.append((ctx.receipts_file.parent / receipt.artifacts["image"].path).read_bytes())
     assert digests[0] == digests[1]
 
 
@@ -145,7 +145,7 @@ def test_embed_prompts_off_keeps_prompt_out_of_the_file(
     ctx = DispatchContext(project=project_dir, default_provider="fake", embed_prompts=False)
     prompt = "CONFIDENTIAL plot twist"
     receipt = dispatch("keyframe", {"prompt": prompt}, context=ctx, registry=registry)
-    path = Path(receipt.artifacts["image"].path)
+    path = ctx.receipts_file.parent / receipt.artifacts["image"].path
     assert prompt.encode() not in path.read_bytes()
     fields = read_embedded(path.read_bytes(), "image/png")
     assert "recoil:prompt" not in fields

@@ -188,4 +188,4 @@ def test_every_record_kind_is_tagged_and_round_trips() -> None:
 
 def test_unknown_kind_is_skipped() -> None:
     """SPEC 3: a kind this version does not know decodes to None (newer writers add kinds)."""
-    assert record_from_dict({"kind": "review", "schema_version": 9}) is None
+    assert record_from_dict({"kind": "storyboard", "schema_version": 9}) is None

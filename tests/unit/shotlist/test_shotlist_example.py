@@ -50,3 +50,22 @@ def test_refuses_a_file_as_the_folder(tmp_path: Path) -> None:
     target.write_text("")
     with pytest.raises(ConfigError, match="is a file"):
         write_example(target)
+
+
+def test_a_folder_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "film"
+    with pytest.raises(ConfigError) as info:
+        write_example(target)
+    assert str(info.value) == (
+        f"cannot create {target}: not a directory; "
+        "choose a folder you can write to for the new project"
+    )
+
+
+def test_a_file_that_cannot_be_created_leaves_nothing_behind(tmp_path: Path) -> None:
+    # A dangling link is not an existing file, but "x" mode cannot create through it.
+    (tmp_path / "recoil.toml").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match=r"cannot create .*recoil\.toml: file exists"):
+        write_example(tmp_path)
+    assert not (tmp_path / "shotlist.yaml").exists()

@@ -8,8 +8,9 @@ from typing import Any
 import pydantic
 import pytest
 
-from recoil.errors import NotFoundError
-from recoil.shotlist import BeatSpec, CharacterSpec, Resolution, ShotList
+from recoil.errors import NotFoundError, ShotListError, describe
+from recoil.shotlist import BeatSpec, CharacterSpec, Resolution, ShotList, validate_shotlist
+from recoil.shotlist.problems import format_loc
 
 
 def make(**beat_overrides: Any) -> dict[str, Any]:
@@ -112,3 +113,122 @@ def test_reference_paths_resolve_against_the_shotlist_folder(tmp_path: Path) -> 
 def test_beat_rejects_unknown_fields() -> None:
     with pytest.raises(pydantic.ValidationError):
         BeatSpec.model_validate({"id": "a", "action": "x", "colour": "red"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("duration", True, "got True, expected a number"),
+        ("duration", "4", "got '4', expected a number"),
+        ("takes", True, "got True, expected an integer"),
+        ("takes", 2.0, "got 2.0, expected an integer"),
+        ("seed", "7", "got '7', expected an integer"),
+        ("enabled", "false", "got 'false', expected true or false"),
+        ("enabled", 0, "got 0, expected true or false"),
+        ("duration", float("inf"), "got inf, expected a finite number"),
+    ],
+)
+def test_values_are_not_coerced(field: str, value: object, message: str) -> None:
+    """``duration: true`` is an error, not a 1 s beat (issue 11, item 9)."""
+    with pytest.raises(ShotListError) as info:
+        validate_shotlist("shots.yaml", make(**{field: value}))
+    assert info.value.problems == (f"scenes[1].beats[0].{field}: {message}",)
+
+
+def test_whole_numbers_are_numbers() -> None:
+    data = make(duration=2)
+    data["project"]["fps"] = 25
+    shotlist = ShotList.model_validate(data)
+    assert shotlist.project.fps == 25.0
+    assert shotlist.beat("three")[1].duration == 2.0
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", 2])
+def test_version_is_exactly_one(version: object) -> None:
+    data = {**make(), "version": version}
+    with pytest.raises(ShotListError) as info:
+        validate_shotlist("shots.yaml", data)
+    assert info.value.problems == (f"version: got {version!r}, allowed: 1",)
+
+
+def too_long_text(length: int, limit: int) -> str:
+    excerpt = describe("a" * length)
+    return f"got {excerpt} ({length:,} characters), must be at most {limit:,} characters"
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        (("scenes", 1, "beats", 0, "id"), 128),
+        (("scenes", 1, "beats", 0, "action"), 4000),
+        (("scenes", 1, "beats", 0, "prompt"), 4000),
+        (("scenes", 1, "beats", 0, "lighting"), 4000),
+        (("scenes", 1, "beats", 0, "provider"), 200),
+        (("scenes", 1, "id"), 128),
+        (("scenes", 1, "title"), 200),
+        (("scenes", 1, "location"), 4000),
+        (("project", "title"), 200),
+        (("project", "style"), 4000),
+        (("characters", "anna", "name"), 200),
+        (("characters", "anna", "description"), 4000),
+        (("characters", "anna", "voice"), 200),
+    ],
+    ids=lambda value: ".".join(map(str, value)) if isinstance(value, tuple) else str(value),
+)
+def test_text_lengths_are_limited(path: tuple[str | int, ...], limit: int) -> None:
+    data = make()
+    parent: Any = data
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = "a" * limit
+    ShotList.model_validate(data)  # at the limit
+    parent[path[-1]] = "a" * (limit + 1)
+    with pytest.raises(ShotListError) as info:
+        validate_shotlist("shots.yaml", data)
+    assert info.value.problems == (f"{format_loc(path)}: {too_long_text(limit + 1, limit)}",)
+
+
+def test_a_long_character_id_is_limited() -> None:
+    data = make()
+    data["characters"]["a" * 129] = {"name": "A", "description": "d"}
+    with pytest.raises(ShotListError) as info:
+        validate_shotlist("shots.yaml", data)
+    assert info.value.problems == (
+        f"characters[{describe('a' * 129)}]: invalid key: {too_long_text(129, 128)}",
+    )
+
+
+def test_list_lengths_are_limited() -> None:
+    data = make(
+        characters=["anna"] * 101,
+        dialogue=[{"character": "anna", "text": "hi"}] * 101,
+        expression={f"c{i}": "smiles" for i in range(101)},
+    )
+    data["characters"] = {f"c{i}": {"name": "C", "description": "d"} for i in range(1001)}
+    data["characters"]["anna"] = {
+        "name": "Anna",
+        "description": "d",
+        "reference_images": ["a.png"] * 101,
+    }
+    data["scenes"][0]["beats"] = [{"id": f"b{i}", "action": "a"} for i in range(1001)]
+    data["scenes"] += [
+        {"id": f"s{i}", "beats": [{"id": f"x{i}", "action": "a"}]} for i in range(999)
+    ]
+    with pytest.raises(ShotListError) as info:
+        validate_shotlist("shots.yaml", data)
+    problems = [p for p in info.value.problems if "allows at most" in p]
+    assert problems == [
+        "characters: allows at most 1,000 entries, got more",
+        "scenes: allows at most 1,000 items, got 1,001",
+    ]
+    del data["characters"]["c1000"], data["scenes"][-1]
+    with pytest.raises(ShotListError) as info:
+        validate_shotlist("shots.yaml", data)
+    problems = [p for p in info.value.problems if "allows at most" in p]
+    assert problems == [
+        "characters.anna.reference_images: allows at most 100 items, got 101",
+        "scenes[0].beats: allows at most 1,000 items, got 1,001",
+        "scenes[1].beats[0].characters: allows at most 100 items, got 101",
+        "scenes[1].beats[0].expression: allows at most 100 entries, got more",
+        "scenes[1].beats[0].dialogue: allows at most 100 items, got 101",
+    ]

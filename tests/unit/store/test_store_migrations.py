@@ -57,7 +57,7 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_rows(
 
     store = open_store(project_dir, url=isolated_url)
     version, indexes = version_and_indexes(isolated_url, tmp_path)
-    assert version == 2
+    assert version == SCHEMA_VERSION
     assert schema.RECEIPTS_BY_RUN.name in indexes
     assert store.load_project() == film
 

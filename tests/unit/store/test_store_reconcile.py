@@ -195,9 +195,10 @@ def test_reattach_picks_up_receipts_of_takes_saved_after_them(
     assert loaded.scenes[0].beats[0].takes[0].workflow.steps[0].receipt == done
 
 
-def test_purge_forgets_the_project_but_the_log_rebuilds_its_receipts(
+def test_purge_forgets_the_project_but_the_log_rebuilds_it(
     open_store: OpenStore, make_receipt: MakeReceipt, project_dir: Path, film: Project
 ) -> None:
+    """SPEC 3: the log is the source of truth: its receipts and the takes it planned come back."""
     store = open_store()
     store.save_project(film)
     made = [make_receipt() for _ in range(2)]
@@ -206,5 +207,9 @@ def test_purge_forgets_the_project_but_the_log_rebuilds_its_receipts(
     store.purge()
     assert store.load_project() is None
     assert store.receipts() == []
-    assert store.reconcile() == 2
+    takes = [t.take_id for beat in film.beats() for t in beat.takes]
+    assert store.reconcile() == 2 + len(takes)  # the receipts and each take's ``take`` record
     assert store.receipts() == made
+    rebuilt = store.load_project()
+    assert rebuilt is not None
+    assert [t.take_id for beat in rebuilt.beats() for t in beat.takes] == takes

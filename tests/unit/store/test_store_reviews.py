@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from recoil.errors import NotFoundError, ValidationError
 from recoil.model.take import Project
-from recoil.store import ProjectStore, ReviewNote, ReviewStatus
+from recoil.records.log import read_records
+from recoil.store import ProjectStore, ReviewNote, ReviewStatus, schema
 
 OpenStore = Callable[..., ProjectStore]
 
@@ -66,3 +68,65 @@ def test_review_note_round_trips_and_checks_its_frame() -> None:
     assert ReviewNote.from_dict(pinned.to_dict()) == pinned
     with pytest.raises(ValidationError, match="frame"):
         note("bad", frame=-1)
+
+
+def test_review_decisions_are_log_records_that_outlive_the_store(
+    open_store: OpenStore, film: Project
+) -> None:
+    store = open_store()
+    store.save_project(film)
+    first, second = film.scenes[0].beats[0].takes
+    store.set_review(first.take_id, ReviewStatus.APPROVED)
+    store.set_review(second.take_id, ReviewStatus.APPROVED, note("the better one"))
+    store.set_review(first.take_id, ReviewStatus.RETAKE, note("soft focus", frame=3))
+    before = store.reviews(), store.approvals()
+    store.purge()
+    assert store.reconcile() > 0
+    assert (store.reviews(), store.approvals()) == before
+    assert store.approvals() == {film.scenes[0].beats[0].beat_id: second.take_id}
+    assert store.load_project() is not None  # the takes come back from their records
+
+
+def test_an_older_stores_review_tables_move_into_the_log(
+    open_store: OpenStore, film: Project, project_dir: Path
+) -> None:
+    """Schema 2 kept decisions only in tables; opening moves them into the receipt log."""
+    store = open_store()
+    store.save_project(film)
+    take_id = film.scenes[0].beats[0].takes[1].take_id
+    with store._write() as conn:  # what a schema-2 store held
+        schema.legacy.create_all(conn)
+        conn.execute(
+            schema.legacy_reviews.insert(),
+            [
+                {
+                    "project_id": store.project_id,
+                    "take_id": take_id,
+                    "status": "approved",
+                    "updated_at": "2025-01-01T00:00:00+00:00",
+                }
+            ],
+        )
+        conn.execute(
+            schema.legacy_notes.insert(),
+            [
+                {
+                    "project_id": store.project_id,
+                    "take_id": take_id,
+                    "author": "dana",
+                    "text": "keep",
+                    "created_at": "2025-01-01T00:00:00+00:00",
+                    "frame": 4,
+                }
+            ],
+        )
+    store.close()
+
+    reopened = open_store()
+    status, notes = reopened.review(take_id)
+    assert status is ReviewStatus.APPROVED and [n.text for n in notes] == ["keep"]
+    logged = [r for r in read_records(project_dir / "receipts.jsonl") if r.kind == "review"]
+    assert len(logged) == 2
+    reopened.purge()  # the decisions now outlive the store
+    reopened.reconcile()
+    assert reopened.review(take_id)[0] is ReviewStatus.APPROVED

@@ -10,25 +10,39 @@
 The work happens inside ``submit``, in a process pool owned by the provider
 (``workers`` option, default one per CPU), so rendering never blocks the event
 loop and several renders run at once. The same request always gives the same
-bytes. A request without a seed uses seed 0. Provider parameters (``params``)
-and, for keyframes, init and reference images are ignored.
+bytes. A request without a seed uses seed 0. Previz has no model options, so
+a request with provider parameters (``params``: the payload keys that are not
+request fields, such as ``--param oops=1``) is refused, naming them and the
+fields previz reads, rather than rendered as if they were not there. For
+keyframes, init and reference images are ignored.
+
+Workers die with their owner: each holds the read end of a pipe whose only
+write end the owning process keeps, and exits when that pipe reaches end of
+file, which the kernel delivers the moment the owner dies, however it dies
+(``kill -9`` included). Polling the owner's pid would not do: a killed owner
+stays a zombie, and so looks alive, until its parent reaps it. With the
+workers gone, the forkserver and the resource tracker (whose pipes the
+workers held open) exit too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import json
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from recoil.errors import ConfigError, PayloadError, ProviderError
+from recoil.errors import ConfigError, PayloadError, ProviderError, did_you_mean
 from recoil.model.requests import (
     AudioRequest,
     KeyframeRequest,
@@ -70,6 +84,8 @@ class PrevizProvider:
     def __init__(self, *, workers: int | None = None) -> None:
         self._workers = workers or os.cpu_count() or 1
         self._executor: ProcessPoolExecutor | None = None
+        self._lifeline: tuple[Connection, Connection] | None = None
+        """Both ends of the pipe the workers watch (see the module docstring)."""
 
     def model_for(self, request: Request) -> str:
         """The previz model for the request's modality."""
@@ -92,6 +108,8 @@ class PrevizProvider:
                 "model",
                 f"previz runs only {expected!r} for {modality}; leave 'model' out",
             )
+        if request.params:
+            raise _unknown_params(request)
         try:
             validate_shot(request.shot)
         except ShotHintError as exc:
@@ -115,8 +133,9 @@ class PrevizProvider:
         job_id = request_job_id(self.name, self.version, request)
         task, output_name, mime = self._plan(request)
         loop = asyncio.get_running_loop()
+        pool = self._pool()
         try:
-            data = await loop.run_in_executor(self._pool(), task)
+            data = await loop.run_in_executor(pool, task)
         except RenderError as exc:
             raise ProviderError(
                 f"previz could not render the {request.modality}: {exc}",
@@ -124,7 +143,7 @@ class PrevizProvider:
                 provider_status="render_error",
             ) from None
         except BrokenProcessPool as exc:
-            self._executor = None  # the next call starts a fresh pool
+            self._drop_pool(pool)  # the next call starts a fresh pool
             raise ProviderError(
                 f"a previz worker process died ({exc}); running it again usually works. "
                 "If every render fails this way, the script running recoil needs the "
@@ -161,9 +180,11 @@ class PrevizProvider:
 
     async def aclose(self) -> None:
         """Stop the worker processes."""
-        executor, self._executor = self._executor, None
+        executor, lifeline = self._executor, self._lifeline
+        self._executor = self._lifeline = None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        _close(lifeline)
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -171,10 +192,23 @@ class PrevizProvider:
             # executors, database drivers) can copy a held lock into the child.
             methods = multiprocessing.get_all_start_methods()
             method = "forkserver" if "forkserver" in methods else "spawn"
+            # Both ends stay open here: workers start on demand, each given its copies.
+            self._lifeline = multiprocessing.Pipe(duplex=False)
             self._executor = ProcessPoolExecutor(
-                max_workers=self._workers, mp_context=multiprocessing.get_context(method)
+                max_workers=self._workers,
+                mp_context=multiprocessing.get_context(method),
+                initializer=_die_with_owner,
+                initargs=self._lifeline,
             )
         return self._executor
+
+    def _drop_pool(self, broken: ProcessPoolExecutor) -> None:
+        """Forget a broken pool (not a fresh one another submit has started since);
+        closing its lifeline ends any of its workers still running."""
+        if self._executor is broken:
+            lifeline = self._lifeline
+            self._executor = self._lifeline = None
+            _close(lifeline)
 
     def _plan(self, request: Request) -> tuple[Callable[[], bytes], str, str]:
         """The worker call for ``request``, its output name and MIME type."""
@@ -273,6 +307,48 @@ def _read_input(request: Request, field: str, path: str | None) -> bytes | None:
             retryable=False,
             provider_status="input_unreadable",
         ) from None
+
+
+def _unknown_params(request: Request) -> PayloadError:
+    """The error for a request that carries provider parameters, which previz has none of."""
+    fields = [f.name for f in dataclasses.fields(request) if f.name != "params"]
+    names = sorted(request.params)
+    first = names[0]
+    if first in fields:  # given inside ``params`` although the request has the field
+        hint = f" ({first!r} is a {request.modality} field: give it outside params)"
+    else:
+        hint = did_you_mean(first, fields)
+    listed = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+    return PayloadError(
+        request.modality,
+        first,
+        f"unknown parameter{'s' if len(names) > 1 else ''} {listed}{hint}: previz has no "
+        f"model parameters; a previz {request.modality} accepts only {', '.join(fields)}",
+    )
+
+
+def _close(lifeline: tuple[Connection, Connection] | None) -> None:
+    for end in lifeline or ():
+        end.close()
+
+
+def _die_with_owner(watched: Connection, owner_end: Connection) -> None:
+    """Worker initializer: exit as soon as the owner's end of ``watched`` closes.
+
+    The worker drops its own copy of that end first (a forked worker inherits it,
+    a spawned one is handed it), so the owner holds the last one.
+    """
+    owner_end.close()
+    threading.Thread(target=_await_owner_death, args=(watched,), daemon=True).start()
+
+
+def _await_owner_death(watched: Connection) -> None:
+    while True:
+        try:
+            watched.recv_bytes()
+        except (EOFError, OSError):
+            # The owner is gone: nobody will read a result, so stop at once, mid-render.
+            os._exit(1)
 
 
 def _work(kind: str, **kwargs: Any) -> bytes:

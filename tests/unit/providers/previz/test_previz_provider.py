@@ -20,10 +20,27 @@ from recoil.model.requests import (
     Request,
     UpscaleRequest,
     VideoRequest,
+    build_request,
 )
 from recoil.providers.base import FREE, Job, JobState, JobStatus, Provider, ProviderConfig
 from recoil.providers.previz import PrevizProvider, create
 
+KEYFRAME_FIELDS = [
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "provider",
+    "model",
+    "shot",
+    "width",
+    "height",
+    "image",
+    "strength",
+    "reference_images",
+    "steps",
+    "guidance",
+]
+"""What a previz keyframe request accepts: every field but ``params``."""
 SHOT = {"size": "wide", "angle": "low", "characters": [{"name": "Mara"}], "caption": "Dawn."}
 
 
@@ -170,7 +187,7 @@ def test_model_for_each_modality(provider: PrevizProvider) -> None:
 
 
 def test_validate_names_the_bad_field(provider: PrevizProvider) -> None:
-    provider.validate(KeyframeRequest(shot=SHOT, params={"steps": 30}))  # params are ignored
+    provider.validate(KeyframeRequest(shot=SHOT, steps=30))
     with pytest.raises(PayloadError) as info:
         provider.validate(KeyframeRequest(shot={"size": "gigantic"}))
     assert info.value.field == "shot.size"
@@ -180,6 +197,47 @@ def test_validate_names_the_bad_field(provider: PrevizProvider) -> None:
     with pytest.raises(PayloadError) as info:
         provider.validate(KeyframeRequest(model="sdxl"))
     assert info.value.field == "model"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "says"),
+    [
+        ({"oops": 1}, "oops", "unknown parameter 'oops': previz has no model parameters"),
+        ({"step": 30}, "step", "(did you mean 'steps'?)"),
+        ({"params": {"steps": 30}}, "steps", "'steps' is a keyframe field: give it outside"),
+        ({"zz": 1, "aa": 2}, "aa", "unknown parameters 'aa', 'zz'"),
+    ],
+)
+def test_an_unknown_parameter_is_refused_naming_what_previz_accepts(
+    provider: PrevizProvider, payload: dict[str, object], field: str, says: str
+) -> None:
+    """Previz has no model options: a parameter it would ignore is refused, with the fields a
+    previz request does accept, instead of a render that silently left it out."""
+    request = build_request("keyframe", KeyframeRequest, {"prompt": "a fox", **payload})
+    with pytest.raises(PayloadError) as info:
+        provider.validate(request)
+    assert info.value.field == field
+    message = str(info.value)
+    assert says in message and "\n" not in message
+    assert message.endswith("accepts only " + ", ".join(KEYFRAME_FIELDS))
+
+
+def test_recoil_dispatch_with_an_unknown_param_fails_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``recoil dispatch keyframe --param oops=1`` (previz, the offline default): exit 2 with
+    one line naming the parameter, and nothing rendered or recorded."""
+    from typer.testing import CliRunner
+
+    from recoil.cli.app import _register, app
+
+    monkeypatch.chdir(tmp_path)
+    _register()
+    result = CliRunner().invoke(app, ["dispatch", "keyframe", "-p", "a fox", "--param", "oops=1"])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert "unknown parameter 'oops'" in line and "accepts only prompt" in line
+    assert not list(tmp_path.rglob("*.png"))
 
 
 def test_missing_input_is_a_permanent_error(provider: PrevizProvider, tmp_path: Path) -> None:
