@@ -20,13 +20,15 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.execution.policy import Limits, ProviderLimit
 from recoil.execution.scheduler import RunReport, Scheduler, Unit
+from recoil.model.context import DispatchContext
+from recoil.model.cost import FREE, Cost
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
 from recoil.model.workflow import Workflow, WorkflowStep
-from recoil.providers.base import FREE, Cost, Job, JobState, JobStatus, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus
 from recoil.providers.registry import Registry, register_default_runners
 
 

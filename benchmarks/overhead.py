@@ -74,8 +74,8 @@ def chain_graph(n: int, task: Any, *args: Any) -> tuple[dict[str, Any], list[str
 def child_recoil(n: int) -> dict[str, Any]:
     from _common import chains, noop_registry, peak_rss_mb, run_recoil
 
+    from recoil.model.receipt import Receipt
     from recoil.records.log import read_records
-    from recoil.records.receipt import Receipt
     from recoil.store import ProjectStore
 
     registry = noop_registry()

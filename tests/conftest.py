@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recoil.context import DispatchContext
+from recoil.model.context import DispatchContext
 from recoil.providers.fake import MODALITIES, FakeProvider
 from recoil.providers.registry import Registry, register_default_runners
 from recoil.records.redact import is_secret_name

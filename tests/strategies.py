@@ -12,10 +12,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from recoil.model.cost import Cost
+from recoil.model.receipt import Artifact, Receipt, ReceiptError, ReceiptStatus
 from recoil.model.take import Beat, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
-from recoil.providers.base import Cost
-from recoil.records.receipt import Artifact, Receipt, ReceiptError, ReceiptStatus
 
 ids = st.text(alphabet=string.ascii_lowercase + string.digits + "_-", min_size=1, max_size=10)
 keys = st.text(alphabet=string.ascii_letters + "_", min_size=1, max_size=8)

@@ -12,9 +12,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recoil.context import (
-        DispatchContext,
-    )
     from recoil.dispatch import (
         Dispatcher,
         dispatch,
@@ -43,6 +40,18 @@ if TYPE_CHECKING:
         ProviderLimit,
         RetryPolicy,
     )
+    from recoil.model.context import (
+        DispatchContext,
+    )
+    from recoil.model.cost import Cost
+    from recoil.model.provider_config import ProviderConfig
+    from recoil.model.receipt import (
+        Artifact,
+        EvalRecord,
+        Receipt,
+        ReceiptStatus,
+        Submitted,
+    )
     from recoil.model.requests import (
         AudioRequest,
         KeyframeRequest,
@@ -64,15 +73,7 @@ if TYPE_CHECKING:
         Workflow,
         WorkflowStep,
     )
-    from recoil.providers.base import (
-        Cost,
-        Job,
-        JobState,
-        JobStatus,
-        Output,
-        Provider,
-        ProviderConfig,
-    )
+    from recoil.providers.base import Job, JobState, JobStatus, Output, Provider
     from recoil.providers.fake import (
         FakeProvider,
     )
@@ -91,13 +92,6 @@ if TYPE_CHECKING:
         ReceiptLog,
         read_records,
     )
-    from recoil.records.receipt import (
-        Artifact,
-        EvalRecord,
-        Receipt,
-        ReceiptStatus,
-        Submitted,
-    )
     from recoil.store import ProjectStore
 
 # Public name -> the module that defines it. Imported on first use, so that
@@ -106,17 +100,17 @@ _WHERE = {
     "ProjectStore": "recoil.store",
     "ReviewNote": "recoil.model.review",
     "ReviewStatus": "recoil.model.review",
-    "Artifact": "recoil.records.receipt",
+    "Artifact": "recoil.model.receipt",
     "ArtifactStore": "recoil.records.artifacts",
     "AudioRequest": "recoil.model.requests",
     "Beat": "recoil.model.take",
     "BudgetExceededError": "recoil.errors",
     "ConfigError": "recoil.errors",
-    "Cost": "recoil.providers.base",
-    "DispatchContext": "recoil.context",
+    "Cost": "recoil.model.cost",
+    "DispatchContext": "recoil.model.context",
     "DispatchError": "recoil.errors",
     "Dispatcher": "recoil.dispatch",
-    "EvalRecord": "recoil.records.receipt",
+    "EvalRecord": "recoil.model.receipt",
     "FakeProvider": "recoil.providers.fake",
     "Job": "recoil.providers.base",
     "JobState": "recoil.providers.base",
@@ -130,12 +124,12 @@ _WHERE = {
     "ProjectBusyError": "recoil.errors",
     "Project": "recoil.model.take",
     "Provider": "recoil.providers.base",
-    "ProviderConfig": "recoil.providers.base",
+    "ProviderConfig": "recoil.model.provider_config",
     "ProviderError": "recoil.errors",
     "ProviderLimit": "recoil.execution.policy",
-    "Receipt": "recoil.records.receipt",
+    "Receipt": "recoil.model.receipt",
     "ReceiptLog": "recoil.records.log",
-    "ReceiptStatus": "recoil.records.receipt",
+    "ReceiptStatus": "recoil.model.receipt",
     "RecoilError": "recoil.errors",
     "Registry": "recoil.providers.registry",
     "Request": "recoil.model.requests",
@@ -146,7 +140,7 @@ _WHERE = {
     "StateError": "recoil.errors",
     "StepStatus": "recoil.model.workflow",
     "StoreError": "recoil.errors",
-    "Submitted": "recoil.records.receipt",
+    "Submitted": "recoil.model.receipt",
     "Take": "recoil.model.take",
     "TakeStatus": "recoil.model.take",
     "UnknownModalityError": "recoil.errors",

@@ -28,10 +28,8 @@ from collections.abc import Collection, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from recoil.records.redact import redact_text
-
 if TYPE_CHECKING:
-    from recoil.records.receipt import Receipt
+    from recoil.model.receipt import Receipt
 
 
 class RecoilError(Exception):
@@ -80,8 +78,7 @@ class PayloadError(ValidationError):
     def __init__(self, modality: str, field: str, reason: str) -> None:
         self.modality = modality
         self.field = field
-        # Reasons quote the bad value, which may be a key pasted into the wrong field.
-        self.reason = redact_text(reason)
+        self.reason = reason
         super().__init__(f"invalid {modality} payload: field {field!r}: {self.reason}")
 
 

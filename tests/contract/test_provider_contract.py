@@ -18,9 +18,10 @@ import pytest
 
 from recoil.errors import ProviderError
 from recoil.media.probe import probe
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import KeyframeRequest, Request
-from recoil.providers.base import Job, JobState, JobStatus, Provider, ProviderConfig
-from recoil.providers.comfyui import ComfyUIProvider
+from recoil.providers.base import Job, JobState, JobStatus, Provider
+from recoil.providers.comfyui.provider import ComfyUIProvider
 from recoil.providers.fake import FakeProvider
 from recoil.providers.fal import FalProvider
 from recoil.providers.replicate import ReplicateProvider

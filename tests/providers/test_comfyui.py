@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from recoil.errors import ConfigError, PayloadError, ProviderError
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import KeyframeRequest, Request, VideoRequest
-from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
-from recoil.providers.comfyui import ComfyUIProvider
+from recoil.providers.base import Job, JobState, JobStatus
+from recoil.providers.comfyui.provider import ComfyUIProvider
 from tests.providers.servers import comfyui
 from tests.providers.servers.comfyui import ComfyControl
 

@@ -19,10 +19,11 @@ import pytest
 from PIL import Image
 
 from recoil.media.probe import probe
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import AudioRequest, KeyframeRequest, Request, VideoRequest
-from recoil.providers.base import JobState, JobStatus, ProviderConfig
-from recoil.providers.comfyui import ComfyUIProvider
-from recoil.providers.comfyui_binding import load_templates, select_template
+from recoil.providers.base import JobState, JobStatus
+from recoil.providers.comfyui.binding import load_templates, select_template
+from recoil.providers.comfyui.provider import ComfyUIProvider
 from tests.providers.servers import comfyui
 from tests.providers.servers.comfyui import ComfyControl
 

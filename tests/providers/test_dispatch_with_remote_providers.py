@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from recoil.context import DispatchContext
 from recoil.dispatch import dispatch_async
-from recoil.providers.base import ProviderConfig
-from recoil.records.receipt import ReceiptStatus
+from recoil.model.context import DispatchContext
+from recoil.model.provider_config import ProviderConfig
+from recoil.model.receipt import ReceiptStatus
 from tests.providers.servers import comfyui, fal, replicate
 
 SECRET = "sk-test-SECRET123"

@@ -15,10 +15,10 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from recoil.context import DispatchContext
 from recoil.dispatch import dispatch_async
 from recoil.errors import DispatchError
-from recoil.providers.base import ProviderConfig
+from recoil.model.context import DispatchContext
+from recoil.model.provider_config import ProviderConfig
 from recoil.store.store import ProjectStore
 from tests.providers.servers import fal, replicate
 

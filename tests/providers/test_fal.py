@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from recoil.errors import PayloadError, ProviderError
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import AudioRequest, KeyframeRequest, Request, VideoRequest
-from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus
 from recoil.providers.fal import FalProvider
 from tests.providers.servers import fal
 from tests.providers.servers.fal import FalControl

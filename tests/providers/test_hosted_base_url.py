@@ -13,14 +13,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from recoil.context import DispatchContext
 from recoil.dispatch import dispatch_async
 from recoil.errors import ConfigError, DispatchError, ProviderError
-from recoil.providers.base import ProviderConfig
+from recoil.model.context import DispatchContext
+from recoil.model.provider_config import ProviderConfig
+from recoil.model.receipt import ReceiptStatus
 from recoil.providers.fal import FalProvider
 from recoil.providers.http import Boundary
 from recoil.providers.replicate import ReplicateProvider
-from recoil.records.receipt import ReceiptStatus
 from tests.providers.servers import fal, replicate
 
 SECRET = "sk-test-SECRET123"

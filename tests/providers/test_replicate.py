@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from recoil.errors import PayloadError, ProviderError
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import KeyframeRequest, Request
-from recoil.providers.base import Job, JobState, JobStatus, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus
 from recoil.providers.replicate import ReplicateProvider
 from tests.providers.servers import replicate
 from tests.providers.servers.replicate import ReplicateControl

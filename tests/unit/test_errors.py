@@ -22,8 +22,8 @@ from recoil.errors import (
     describe,
     did_you_mean,
 )
-from recoil.providers.base import Cost
-from recoil.records.receipt import Receipt, ReceiptError, ReceiptStatus
+from recoil.model.cost import Cost
+from recoil.model.receipt import Receipt, ReceiptError, ReceiptStatus
 
 
 def _failed_receipt(*, retryable: bool) -> Receipt:

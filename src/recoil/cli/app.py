@@ -19,6 +19,7 @@ import typer
 import typer.core
 
 from recoil.errors import RecoilError, did_you_mean
+from recoil.records.redact import redact_text
 
 
 def _click_exception(name: str) -> type[Exception]:
@@ -93,12 +94,12 @@ class RecoilGroup(typer.core.TyperGroup):
         except RecoilError as exc:
             if self.debug:
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {redact_text(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         except OSError as exc:
             if self.debug:
                 raise
-            typer.echo(f"error: {_os_error_line(exc)}", err=True)
+            typer.echo(f"error: {redact_text(_os_error_line(exc))}", err=True)
             sys.exit(2)
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -1,3 +1,13 @@
 """Imports every command module so each registers its commands on the app."""
 
-from recoil.cli import generate, production, providers, receipts, review  # noqa: F401
+from recoil.cli import (  # noqa: F401
+    dispatch,
+    export,
+    init,
+    providers,
+    receipts,
+    review,
+    run,
+    status,
+    verify,
+)

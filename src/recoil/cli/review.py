@@ -1,47 +1,13 @@
-"""``recoil status``, ``approve``, ``reject``, ``retake``, ``export``: review a project."""
+"""``recoil approve``, ``reject`` and ``retake``: review decisions on a project's takes."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import typer
 
 from recoil.cli.app import app
-
-
-@app.command("status")
-def status_command(
-    path: Path = typer.Argument(..., help="The project folder."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Scenes, beats and takes with run and review status, the primary and the cost."""
-    from recoil.production.review import status
-
-    rows = status(path)
-    if as_json:
-        typer.echo(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("scene", "beat", "take", "run", "review", "primary", "cost", "notes")
-    for row in rows:
-        if not row.takes:
-            table.add_row(row.scene_id, row.beat_id, "-", "-", "-", "", "", "")
-        for take in row.takes:
-            table.add_row(
-                row.scene_id,
-                row.beat_id + ("" if row.enabled else " (disabled)"),
-                take.take_id,
-                take.status,
-                take.review,
-                "*" if take.primary else "",
-                f"{take.cost:.4f}",
-                "; ".join(take.notes),
-            )
-    Console(width=160).print(table)
 
 
 @app.command("approve")
@@ -99,29 +65,6 @@ def retake_command(
         {"beat_id": beat_id, "queued": take.take_id, "seed": take.seed},
         f"queued {take.take_id} (seed {take.seed}); run it with: recoil run {path}",
     )
-
-
-@app.command("export")
-def export_command(
-    path: Path = typer.Argument(..., help="The project folder."),
-) -> None:
-    """Write the cut, the timeline and the contact sheet from the current primaries.
-
-    Exits 1 when the cut has holes (a beat without a usable primary), naming them.
-    """
-    import asyncio
-
-    from recoil.cli.production import print_export
-    from recoil.execution.interrupt import interruptible
-    from recoil.production.run import ExportResult, export_current
-
-    async def main() -> ExportResult:
-        async with interruptible():  # SIGTERM / Ctrl-C end the export at once
-            return await export_current(path)
-
-    result = asyncio.run(main())
-    print_export(result)
-    raise typer.Exit(1 if result.missing else 0)
 
 
 def _done(as_json: bool, data: dict[str, object], text: str) -> None:

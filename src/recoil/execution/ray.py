@@ -30,18 +30,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.errors import ConfigError, ProviderError
+from recoil.model.context import DispatchContext
+from recoil.model.cost import Cost
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
-from recoil.providers.base import (
-    Cost,
-    Job,
-    JobState,
-    Provider,
-    ProviderConfig,
-    ProviderFactory,
-)
+from recoil.providers.base import Job, JobState, Provider, ProviderFactory
 from recoil.providers.registry import Registry
 
 T = TypeVar("T")

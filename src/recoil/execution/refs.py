@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from recoil.errors import RecoilError
+from recoil.model.receipt import Artifact
 from recoil.model.workflow import STEP_REF, Workflow
-from recoil.records.receipt import Artifact
 
 Locate = Callable[[Artifact], Path]
 

@@ -1,23 +1,12 @@
-"""What a run takes (units of work and hooks) and what it gives back (its report)."""
+"""What a run takes (its units of work) and what it gives back (its report)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recoil.context import DispatchContext
-from recoil.model.take import Take, TakeHook
-from recoil.model.workflow import FailureHook, StepHook, Workflow
-
-
-@dataclass(slots=True, kw_only=True)
-class Hooks:
-    """Synchronous hooks, called one at a time; a raising hook stops the run."""
-
-    pre_step: StepHook | None = None
-    post_step: StepHook | None = None
-    on_failure: FailureHook | None = None
-    pre_take: TakeHook | None = None
-    post_take: TakeHook | None = None
+from recoil.model.context import DispatchContext
+from recoil.model.take import Take
+from recoil.model.workflow import Workflow
 
 
 @dataclass(slots=True, kw_only=True)

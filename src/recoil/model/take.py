@@ -15,12 +15,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from recoil.errors import NotFoundError, SelectionError, StateError, ValidationError, did_you_mean
+from recoil.model.hooks import FailureHook, Hooks, StepHook, TakeHook
 from recoil.model.ids import derive_seed, utc_now_iso
-from recoil.model.workflow import FailureHook, StepHook, StepStatus, Workflow
-from recoil.records.receipt import Receipt
+from recoil.model.receipt import Receipt
+from recoil.model.workflow import StepStatus, Workflow
 
 if TYPE_CHECKING:
-    from recoil.context import DispatchContext
+    from recoil.model.context import DispatchContext
     from recoil.providers.registry import Registry
 
 MODEL_SCHEMA = 1
@@ -44,7 +45,6 @@ class PrimaryStrategy(StrEnum):
     SCORE = "score"
 
 
-TakeHook = Callable[["Take"], None]
 ScoreLookup = Callable[[Receipt], Mapping[str, float]]
 """A receipt's scores, including later ``eval`` records (default: its own)."""
 
@@ -92,19 +92,16 @@ class Take:
         registry: Registry | None = None,
     ) -> Take:
         """Run the take's workflow once, then set the take's status from its steps."""
-        from recoil.execution.scheduler import run_takes
+        from recoil.execution.sync import run_takes
 
-        run_takes(
-            [self],
-            context,
+        hooks = Hooks(
             pre_step=pre_step,
             post_step=post_step,
             on_failure=on_failure,
             pre_take=pre_take,
             post_take=post_take,
-            concurrency=concurrency,
-            registry=registry,
         )
+        run_takes([self], context, hooks=hooks, concurrency=concurrency, registry=registry)
         return self
 
     def start(self) -> None:

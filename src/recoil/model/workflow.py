@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from recoil.errors import WorkflowValidationError
+from recoil.model.hooks import FailureHook, Hooks, StepHook
 from recoil.model.ids import new_id, utc_now_iso
-from recoil.records.receipt import Receipt
+from recoil.model.receipt import Receipt
 
 if TYPE_CHECKING:
-    from recoil.context import DispatchContext
+    from recoil.model.context import DispatchContext
     from recoil.providers.registry import Registry
 
 STEP_REF = "$step"
@@ -28,10 +29,6 @@ class StepStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
-
-
-StepHook = Callable[["WorkflowStep"], None]
-FailureHook = Callable[["WorkflowStep", BaseException], None]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -183,17 +180,10 @@ class Workflow:
         A raising hook stops the run and propagates; steps not started stay
         pending.
         """
-        from recoil.execution.scheduler import run_workflow
+        from recoil.execution.sync import run_workflow
 
-        run_workflow(
-            self,
-            context,
-            pre_step=pre_step,
-            post_step=post_step,
-            on_failure=on_failure,
-            concurrency=concurrency,
-            registry=registry,
-        )
+        hooks = Hooks(pre_step=pre_step, post_step=post_step, on_failure=on_failure)
+        run_workflow(self, context, hooks=hooks, concurrency=concurrency, registry=registry)
         return self
 
     def fresh(self, workflow_id: str | None = None) -> Workflow:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recoil.errors import ConfigError
-from recoil.providers.base import ProviderConfig
+from recoil.model.context import ARTIFACTS_DIR
+from recoil.model.provider_config import ProviderConfig
+from recoil.production.settings import Settings, load_credentials, load_settings
 from recoil.providers.registry import default_registry
-from recoil.records.artifacts import ARTIFACTS_DIR, ArtifactStore
+from recoil.records.artifacts import ArtifactStore
 from recoil.records.redact import remember
-from recoil.settings import Settings, load_credentials, load_settings
 from recoil.shotlist import ShotList, load_shotlist
 from recoil.store import ProjectStore
 from recoil.store.lock import ProjectLock

@@ -58,42 +58,8 @@ def planned_beats(shotlist: ShotList) -> list[PlannedBeat]:
 def beat_workflow(shotlist: ShotList, scene: SceneSpec, beat: BeatSpec, base: Path) -> Workflow:
     """The workflow template of one beat (not yet a take's: see ``Workflow.fresh``)."""
     project = shotlist.project
-    hints = shot_hints(shotlist, scene, beat)
-    size = {"width": project.resolution.width, "height": project.resolution.height}
     routing = {"provider": beat.provider} if beat.provider else {}
-    # Relative to the project folder, so that moving it changes no prompt's version.
-    references = [
-        recorded_path(path, base)
-        for cid in beat.characters
-        for path in shotlist.characters[cid].reference_paths(base)
-    ]
-    negative = negative_prompt(shotlist)
-    keyframe: dict[str, Any] = {
-        "prompt": keyframe_prompt(shotlist, scene, beat),
-        "negative_prompt": negative,
-        **size,
-        "shot": hints,
-        **routing,
-    }
-    if references:
-        keyframe["reference_images"] = references
-    video: dict[str, Any] = {
-        "prompt": video_prompt(shotlist, scene, beat),
-        "negative_prompt": negative,
-        **size,
-        "fps": project.fps,
-        "duration_s": beat.duration,
-        "camera_movement": beat.shot.movement,
-        "image": {STEP_REF: "keyframe", "output": "image"},
-        "shot": hints,
-        **routing,
-    }
-    if references:
-        video["reference_images"] = references
-    steps = [
-        WorkflowStep(step_id="keyframe", modality="keyframe", payload=keyframe),
-        WorkflowStep(step_id="video", modality="video", payload=video, depends_on=["keyframe"]),
-    ]
+    steps = _picture_steps(shotlist, scene, beat, base, routing)
     if beat.dialogue:
         audio: dict[str, Any] = {"prompt": audio_text(beat), **routing}
         voice = audio_voice(shotlist, beat)
@@ -101,16 +67,11 @@ def beat_workflow(shotlist: ShotList, scene: SceneSpec, beat: BeatSpec, base: Pa
             audio["voice"] = voice
         steps.append(WorkflowStep(step_id="audio", modality="audio", payload=audio))
     if project.upscale:
+        video = {STEP_REF: "video", "output": "video"}
+        upscale = {"video": video, "scale": UPSCALE_FACTOR, **routing}
         steps.append(
             WorkflowStep(
-                step_id="upscale",
-                modality="upscale",
-                payload={
-                    "video": {STEP_REF: "video", "output": "video"},
-                    "scale": UPSCALE_FACTOR,
-                    **routing,
-                },
-                depends_on=["video"],
+                step_id="upscale", modality="upscale", payload=upscale, depends_on=["video"]
             )
         )
     return Workflow(
@@ -118,6 +79,42 @@ def beat_workflow(shotlist: ShotList, scene: SceneSpec, beat: BeatSpec, base: Pa
         steps=steps,
         global_provenance={"project": project.title},
     )
+
+
+def _picture_steps(
+    shotlist: ShotList, scene: SceneSpec, beat: BeatSpec, base: Path, routing: dict[str, str]
+) -> list[WorkflowStep]:
+    """The keyframe and the clip made from it."""
+    project = shotlist.project
+    hints = shot_hints(shotlist, scene, beat)
+    shared: dict[str, Any] = {
+        "negative_prompt": negative_prompt(shotlist),
+        "width": project.resolution.width,
+        "height": project.resolution.height,
+        "shot": hints,
+        **routing,
+    }
+    # Relative to the project folder, so that moving it changes no prompt's version.
+    references = [
+        recorded_path(path, base)
+        for cid in beat.characters
+        for path in shotlist.characters[cid].reference_paths(base)
+    ]
+    if references:
+        shared["reference_images"] = references
+    keyframe = {"prompt": keyframe_prompt(shotlist, scene, beat), **shared}
+    video = {
+        "prompt": video_prompt(shotlist, scene, beat),
+        **shared,
+        "fps": project.fps,
+        "duration_s": beat.duration,
+        "camera_movement": beat.shot.movement,
+        "image": {STEP_REF: "keyframe", "output": "image"},
+    }
+    return [
+        WorkflowStep(step_id="keyframe", modality="keyframe", payload=keyframe),
+        WorkflowStep(step_id="video", modality="video", payload=video, depends_on=["keyframe"]),
+    ]
 
 
 def fingerprint(workflow: Workflow) -> str:

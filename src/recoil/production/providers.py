@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recoil.errors import RecoilError
+from recoil.model.provider_config import ProviderConfig
 from recoil.production.folder import Production, open_production
-from recoil.providers.base import ProviderConfig
 from recoil.providers.registry import default_registry
 
 

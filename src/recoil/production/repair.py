@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from recoil.model.receipt import Artifact
 from recoil.model.take import Beat, Project, Take, TakeStatus
 from recoil.model.workflow import StepStatus
 from recoil.production.folder import open_production, open_store
 from recoil.production.plan import plan_project
 from recoil.records.artifacts import sha256_file
-from recoil.records.receipt import Artifact
 
 Locate = Callable[[Artifact], Path]
 

@@ -20,9 +20,9 @@ from typing import Any
 from recoil.errors import StateError
 from recoil.model.ids import utc_now_iso
 from recoil.model.take import Beat, Project, Take, TakeStatus
-from recoil.production.edit import choose_project_primaries
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import add_take, beat_workflow, fingerprint, plan_project
+from recoil.production.primaries import choose_project_primaries
 from recoil.store import ProjectStore, ReviewNote, ReviewStatus
 from recoil.store.lock import editing
 

@@ -21,17 +21,17 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.errors import ConfigError, ProjectBusyError
 from recoil.execution.policy import Limits, ProviderLimit, RetryPolicy
 from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
+from recoil.model.context import DispatchContext
 from recoil.model.ids import new_id
 from recoil.model.take import Beat, Project, Scene, Take
 from recoil.model.workflow import STEP_REF, StepStatus, WorkflowStep
-from recoil.production.edit import build_edit, choose_project_primaries, reviews_of
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project, runnable_takes
+from recoil.production.primaries import build_edit, choose_project_primaries, reviews_of
 from recoil.production.repair import check_outputs, requeue_damaged, requeue_failed
 from recoil.records.artifacts import recorded_path, write_atomic
 from recoil.store import ProjectStore

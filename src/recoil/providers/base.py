@@ -26,14 +26,14 @@ dispatcher records it in a ``submitted`` record before waiting.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from recoil.errors import ConfigError, ProviderError
+from recoil.errors import ProviderError
+from recoil.model.cost import Cost
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
 
 
@@ -50,46 +50,6 @@ class JobStatus(StrEnum):
     def done(self) -> bool:
         """True once the job will not change again."""
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-CostSource = Literal["reported", "estimated", "none"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Cost:
-    """Money spent on one call."""
-
-    amount: float = 0.0
-    currency: str = "USD"
-    source: CostSource = "none"
-    detail: str = ""
-    """How it was computed, e.g. ``"3.2 s x 0.000725 USD/s"``."""
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.amount) and self.amount >= 0):
-            raise ValueError(f"cost amount must be a finite number >= 0, got {self.amount}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {
-            "amount": self.amount,
-            "currency": self.currency,
-            "source": self.source,
-            "detail": self.detail,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Cost:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            amount=float(data.get("amount", 0.0)),
-            currency=str(data.get("currency", "USD")),
-            source=data.get("source", "none"),
-            detail=str(data.get("detail", "")),
-        )
-
-
-FREE = Cost()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,40 +88,6 @@ class Job:
     """JSON-safe facts needed to check or cancel the job after a restart."""
     result: JobState | None = None
     """Set when the provider finished the work inside ``submit``."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProviderConfig:
-    """What a provider factory gets: its settings table, prices and secrets.
-
-    ``options`` is the provider's table from ``recoil.toml``; ``prices`` maps a
-    model (or ``"*"``) to a unit price; secrets come from the environment or
-    the user's credentials file and are never written anywhere.
-    """
-
-    options: Mapping[str, Any] = field(default_factory=dict)
-    prices: Mapping[str, float] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-    def secret(self, name: str) -> str | None:
-        """The named secret from the configured secrets or the environment."""
-        return self.secrets.get(name) or os.environ.get(name) or None
-
-    def require_secret(self, name: str, provider: str) -> str:
-        """The named secret, or a :class:`ConfigError` saying how to set it."""
-        value = self.secret(name)
-        if not value:
-            raise ConfigError(
-                f"provider {provider!r} needs {name}: export {name}=... in the environment "
-                "or add it to ~/.config/recoil/credentials.toml"
-            )
-        return value
-
-    def price(self, model: str) -> float | None:
-        """The unit price for ``model`` (or the ``"*"`` default), if configured."""
-        if model in self.prices:
-            return self.prices[model]
-        return self.prices.get("*")
 
 
 @runtime_checkable

@@ -6,7 +6,8 @@ Factories import their adapter lazily so that ``import recoil`` and
 
 from __future__ import annotations
 
-from recoil.providers.base import Provider, ProviderConfig, ProviderFactory
+from recoil.model.provider_config import ProviderConfig
+from recoil.providers.base import Provider, ProviderFactory
 
 ALL = ("keyframe", "video", "audio", "upscale")
 
@@ -24,7 +25,7 @@ def _previz(config: ProviderConfig) -> Provider:
 
 
 def _comfyui(config: ProviderConfig) -> Provider:
-    from recoil.providers.comfyui import ComfyUIProvider
+    from recoil.providers.comfyui.provider import ComfyUIProvider
 
     return ComfyUIProvider(config)
 

@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from recoil.errors import PayloadError, ProviderError
+from recoil.model.cost import Cost
 from recoil.model.ids import now_us
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import (
     AudioRequest,
     KeyframeRequest,
@@ -51,7 +53,7 @@ from recoil.model.requests import (
     UpscaleRequest,
     VideoRequest,
 )
-from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus, Output
 
 MODALITIES = ("keyframe", "video", "audio", "upscale")
 _KNOBS = frozenset(

@@ -36,8 +36,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recoil.errors import PayloadError, ProviderError
+from recoil.model.cost import Cost
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import AudioRequest, KeyframeRequest, Request, UpscaleRequest
-from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus, Output
 from recoil.providers.http import (
     HostedProvider,
     inline_files,

@@ -42,8 +42,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from recoil.errors import ConfigError, ProviderError, describe
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
-from recoil.providers.base import ProviderConfig
 from recoil.records.redact import redact_text, secret_values
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})

@@ -43,6 +43,8 @@ from datetime import datetime
 from typing import Any
 
 from recoil.errors import PayloadError, ProviderError
+from recoil.model.cost import Cost
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import (
     AudioRequest,
     KeyframeRequest,
@@ -50,7 +52,7 @@ from recoil.model.requests import (
     UpscaleRequest,
     VideoRequest,
 )
-from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus, Output
 from recoil.providers.http import (
     HostedProvider,
     inline_files,

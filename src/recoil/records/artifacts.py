@@ -20,7 +20,7 @@ import os
 import tempfile
 from pathlib import Path, PurePath
 
-from recoil.records.receipt import Artifact
+from recoil.model.receipt import Artifact
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -68,7 +68,6 @@ def recorded_path(path: Path, base: Path) -> str:
         return str(absolute)
 
 
-ARTIFACTS_DIR = "artifacts"
 """The artifact store's folder inside a project folder."""
 SCRATCH = ".partial"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from recoil.records.receipt import EvalRecord, Receipt, Record, Sending, Submitted
+from recoil.model.receipt import EvalRecord, Receipt, Record, Sending, Submitted
 
 # Request fields that are routing, not content: the provider is keyed on its own.
 _ROUTING = frozenset({"provider"})

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from recoil.errors import StoreError
-from recoil.records.receipt import Record, record_from_dict
+from recoil.model.receipt import Record, record_from_dict
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from recoil.model.receipt import SCHEMA_VERSION, Artifact, Receipt
 from recoil.records.artifacts import write_atomic
-from recoil.records.receipt import SCHEMA_VERSION, Artifact, Receipt
 from recoil.records.redact import redact
 
 

@@ -28,7 +28,7 @@ import pydantic
 import yaml
 
 from recoil.errors import ShotListError, describe
-from recoil.shotlist.problems import describe_error, format_loc
+from recoil.model.problems import describe_error, format_loc
 from recoil.shotlist.schema import ShotList, ShotListReferenceError, reference_problems
 
 SUFFIXES = (".yaml", ".yml", ".json")

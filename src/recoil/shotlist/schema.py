@@ -40,8 +40,8 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from recoil.errors import NotFoundError, describe, did_you_mean
+from recoil.model.problems import SLUG_PATTERN, format_loc
 from recoil.model.requests import CameraMovement
-from recoil.shotlist.problems import SLUG_PATTERN, format_loc
 
 MODALITIES: tuple[str, ...] = ("keyframe", "video", "audio", "upscale")
 MAX_SEED = 2**63 - 1

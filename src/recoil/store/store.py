@@ -37,12 +37,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from recoil.errors import NotFoundError, ProjectBusyError, StoreError
 from recoil.model.ids import new_id, utc_now_iso
+from recoil.model.receipt import Receipt, Record, ReviewRecord, Submitted, TakeRecord
 from recoil.model.review import ReviewNote, ReviewStatus
 from recoil.model.take import Beat, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, WorkflowStep
 from recoil.records.log import ReceiptLog
-from recoil.records.receipt import Receipt, Record, ReviewRecord, Submitted, TakeRecord
-from recoil.store import rows, schema
+from recoil.store import schema, table_rows
 from recoil.store.engine import (
     PROJECT_ID_FILE,
     WRITE_OPTION,
@@ -53,11 +53,11 @@ from recoil.store.engine import (
     shown_url,
 )
 from recoil.store.follower import LogFollower
-from recoil.store.lines import add_chunk
 from recoil.store.lock import editing
+from recoil.store.log_index import add_chunk
+from recoil.store.log_tail import LogMark, LogTail
 from recoil.store.migrations import migrate
 from recoil.store.schema import dumps, loads
-from recoil.store.tail import LogMark, LogTail
 
 log = logging.getLogger(__name__)
 
@@ -190,13 +190,15 @@ class ProjectStore:
                 return None
             receipts = self._step_receipts(conn)
             steps: dict[str, list[WorkflowStep]] = {}
-            for s in conn.execute(rows.ordered(schema.steps, pid, "position")):
-                steps.setdefault(s.take_id, []).append(rows.step_from_row(s, receipts))
+            for s in conn.execute(table_rows.ordered(schema.steps, pid, "position")):
+                steps.setdefault(s.take_id, []).append(table_rows.step_from_row(s, receipts))
             takes: dict[str, list[Take]] = {}
-            for t in conn.execute(rows.ordered(schema.takes, pid, "take_index")):
-                takes.setdefault(t.beat_id, []).append(rows.take_from_row(t, steps[t.take_id]))
+            for t in conn.execute(table_rows.ordered(schema.takes, pid, "take_index")):
+                takes.setdefault(t.beat_id, []).append(
+                    table_rows.take_from_row(t, steps[t.take_id])
+                )
             beats: dict[str, list[Beat]] = {}
-            for b in conn.execute(rows.ordered(schema.beats, pid, "position")):
+            for b in conn.execute(table_rows.ordered(schema.beats, pid, "position")):
                 beats.setdefault(b.scene_id, []).append(
                     Beat(
                         beat_id=b.beat_id,
@@ -214,7 +216,7 @@ class ProjectStore:
                     scene_metadata=loads(s.metadata),
                     created_at=s.created_at,
                 )
-                for s in conn.execute(rows.ordered(schema.scenes, pid, "position"))
+                for s in conn.execute(table_rows.ordered(schema.scenes, pid, "position"))
             ]
         return Project(
             name=row.name,
@@ -244,12 +246,12 @@ class ProjectStore:
         step_rows: list[dict[str, Any]] = []
         receipts: list[Record] = []
         for position, scene in enumerate(project.scenes):
-            scene_rows.append(rows.scene_row(pid, scene, position))
+            scene_rows.append(table_rows.scene_row(pid, scene, position))
             for beat_position, beat in enumerate(scene.beats):
-                beat_rows.append(rows.beat_row(pid, scene.scene_id, beat, beat_position))
+                beat_rows.append(table_rows.beat_row(pid, scene.scene_id, beat, beat_position))
                 for take in beat.takes:
-                    take_rows.append(rows.take_row(pid, beat.beat_id, take))
-                    step_rows.extend(rows.step_rows(pid, take))
+                    take_rows.append(table_rows.take_row(pid, beat.beat_id, take))
+                    step_rows.extend(table_rows.step_rows(pid, take))
                     receipts.extend(take.receipts())
         with self._write() as conn:
             project_row = {
@@ -260,11 +262,11 @@ class ProjectStore:
                 "created_at": project.created_at,
                 "saved_at": utc_now_iso(),
             }
-            rows.upsert(conn, schema.projects, [project_row])
-            rows.upsert(conn, schema.scenes, scene_rows)
-            rows.upsert(conn, schema.beats, beat_rows)
-            rows.upsert(conn, schema.takes, take_rows)
-            rows.upsert(conn, schema.steps, step_rows)
+            table_rows.upsert(conn, schema.projects, [project_row])
+            table_rows.upsert(conn, schema.scenes, scene_rows)
+            table_rows.upsert(conn, schema.beats, beat_rows)
+            table_rows.upsert(conn, schema.takes, take_rows)
+            table_rows.upsert(conn, schema.steps, step_rows)
             self._index(conn, receipts)
 
     def save_take(self, scene_id: str, beat_id: str, take: Take) -> None:
@@ -277,8 +279,8 @@ class ProjectStore:
         pid = self.project_id
         try:
             with self._write() as conn:
-                rows.upsert(conn, schema.takes, [rows.take_row(pid, beat_id, take)])
-                rows.upsert(conn, schema.steps, rows.step_rows(pid, take))
+                table_rows.upsert(conn, schema.takes, [table_rows.take_row(pid, beat_id, take)])
+                table_rows.upsert(conn, schema.steps, table_rows.step_rows(pid, take))
                 self._index(conn, take.receipts())
         except IntegrityError as exc:
             raise StoreError(
@@ -428,7 +430,7 @@ class ProjectStore:
         ]
         if values:
             with self._write() as conn:
-                rows.upsert(conn, schema.verified, values)
+                table_rows.upsert(conn, schema.verified, values)
 
     # -- the log ---------------------------------------------------------------------
 
@@ -557,7 +559,7 @@ class ProjectStore:
     def reconcile(self) -> int:
         """Index what the receipt log holds that the store lacks; returns how many records.
 
-        Reads only the log's new tail (see :mod:`recoil.store.tail`), then
+        Reads only the log's new tail (see :mod:`recoil.store.log_tail`), then
         calls :meth:`reattach`; all under the project's edit lock.
         """
         with editing(self.project_dir, command="recoil (reconciling the store)"):
@@ -596,23 +598,23 @@ class ProjectStore:
         count = 0
         committed = mark
         for chunk in tail.chunks(CHUNK_BYTES):
-            batch = rows.LogRows()
+            batch = table_rows.LogRows()
             add_chunk(batch, self.project_id, chunk)
             committed = tail.mark_at(chunk.end)
             count += self._commit(batch, committed)
         if committed == mark and tail.mark_at(tail.start) != mark:
             # Nothing to index, but the log no longer continues the marked one.
-            self._commit(rows.LogRows(), tail.mark_at(tail.start))
+            self._commit(table_rows.LogRows(), tail.mark_at(tail.start))
         return count
 
-    def _commit(self, batch: rows.LogRows, mark: LogMark) -> int:
+    def _commit(self, batch: table_rows.LogRows, mark: LogMark) -> int:
         with self._write() as conn:
             count = batch.insert(conn)
             values = [
                 {"project_id": self.project_id, "key": k, "value": v}
                 for k, v in mark.to_meta().items()
             ]
-            rows.upsert(conn, schema.meta, values)
+            table_rows.upsert(conn, schema.meta, values)
         return count
 
     def _mark(self) -> LogMark:
@@ -675,7 +677,7 @@ class ProjectStore:
                         # The run may have saved the step meanwhile; never undo a success.
                         s.c.status != StepStatus.SUCCEEDED.value,
                     )
-                    .values(**rows.attached(receipt, row.started_us, row.attempts))
+                    .values(**table_rows.attached(receipt, row.started_us, row.attempts))
                 )
                 log.info(
                     "step %s/%s re-attached to receipt %s",
@@ -828,7 +830,9 @@ class ProjectStore:
         with self._write() as conn:
             if there is None:
                 conn.execute(
-                    rows.insert(conn, p).on_conflict_do_nothing(index_elements=["project_id"]),
+                    table_rows.insert(conn, p).on_conflict_do_nothing(
+                        index_elements=["project_id"]
+                    ),
                     [{"project_id": self.project_id, "project_dir": here}],
                 )
             elif there != here:  # moved: the rows follow the folder
@@ -848,7 +852,7 @@ class ProjectStore:
                 conn.execute(table.delete().where(table.c.project_id == self.project_id))
 
     def _index(self, conn: Connection, records: Iterable[Record]) -> int:
-        batch = rows.LogRows()
+        batch = table_rows.LogRows()
         for record in records:
             batch.add(self.project_id, record)
         return batch.insert(conn)

@@ -28,17 +28,19 @@ import pytest
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.errors import ProviderError
 from recoil.execution.policy import Limits, RetryPolicy
 from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
+from recoil.model.context import DispatchContext
+from recoil.model.cost import Cost
+from recoil.model.provider_config import ProviderConfig
+from recoil.model.receipt import Receipt
 from recoil.model.requests import Request
 from recoil.model.workflow import Workflow, WorkflowStep
-from recoil.providers.base import Cost, Job, JobState, JobStatus, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus
 from recoil.providers.registry import Registry, register_default_runners
 from recoil.records.log import read_records
-from recoil.records.receipt import Receipt
 
 
 @pydantic_dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid"))

@@ -15,7 +15,7 @@ from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 
 if TYPE_CHECKING:
     from conftest import Fake, Probes
-    from recoil.context import DispatchContext
+    from recoil.model.context import DispatchContext
 
 
 def keyframes(n: int, cost: float, tag: str = "k") -> Workflow:

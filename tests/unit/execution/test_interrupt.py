@@ -12,13 +12,13 @@ from typing import NoReturn
 
 import pytest
 
+from recoil.model.receipt import Receipt
 from recoil.records.log import read_records
-from recoil.records.receipt import Receipt
 
 SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from recoil.context import DispatchContext
+from recoil.model.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.execution.interrupt import EXIT_INTERRUPTED, interruptible
 from recoil.execution.policy import Limits

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.errors import ConfigError
 from recoil.execution.policy import RetryPolicy
 from recoil.execution.scheduler import Scheduler, Unit
+from recoil.model.context import DispatchContext
+from recoil.model.provider_config import ProviderConfig
+from recoil.model.receipt import Receipt
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
-from recoil.providers.base import Job, Provider, ProviderConfig
+from recoil.providers.base import Job, Provider
 from recoil.records.log import read_records
-from recoil.records.receipt import Receipt
 
 ray = pytest.importorskip("ray")
 

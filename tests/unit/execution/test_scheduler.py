@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.errors import StateError
 from recoil.execution.policy import Limits, ProviderLimit
 from recoil.execution.scheduler import Hooks, Scheduler, Unit
+from recoil.model.context import DispatchContext
 from recoil.model.requests import Request
 from recoil.model.take import Beat, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep

@@ -8,12 +8,12 @@ import dataclasses
 import itertools
 from typing import TYPE_CHECKING
 
-from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.execution.policy import Limits, ProviderLimit, RetryPolicy
 from recoil.execution.scheduler import Scheduler, Unit
+from recoil.model.context import DispatchContext
+from recoil.model.receipt import ReceiptStatus
 from recoil.model.workflow import StepStatus
-from recoil.records.receipt import ReceiptStatus
 
 if TYPE_CHECKING:
     from conftest import Probes

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from recoil.context import DispatchContext
 from recoil.errors import NotFoundError, SelectionError, StateError, ValidationError
+from recoil.model.context import DispatchContext
+from recoil.model.receipt import EvalRecord
 from recoil.model.take import Beat, PrimaryStrategy, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.fake import FakeProvider
 from recoil.providers.registry import Registry
 from recoil.records.cache import LogIndex
 from recoil.records.log import ReceiptLog, read_records
-from recoil.records.receipt import EvalRecord
 from tests.strategies import beats, projects, scenes, takes
 
 FAIL = {"fake_fail": "permanent"}

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from recoil.context import DispatchContext
 from recoil.errors import DispatchError, ValidationError, WorkflowValidationError
+from recoil.model.context import DispatchContext
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.fake import FakeProvider
 from recoil.providers.registry import Registry

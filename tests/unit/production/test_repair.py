@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from recoil.model.receipt import Receipt, ReceiptError
 from recoil.model.take import Project, Take, TakeStatus
 from recoil.model.workflow import StepStatus
 from recoil.production.folder import Production, open_production, open_store
@@ -17,7 +18,6 @@ from recoil.production.repair import (
     verify_project,
 )
 from recoil.production.run import RunOptions, run_production_sync
-from recoil.records.receipt import Receipt, ReceiptError
 
 SHOTLIST = """\
 version: 1

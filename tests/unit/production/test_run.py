@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from recoil.model.receipt import Receipt
 from recoil.production.run import RunOptions, run_production_sync
 from recoil.records.log import read_records
-from recoil.records.receipt import Receipt
 from recoil.store import ProjectStore
 from recoil.store import store as store_module
 from recoil.store.follower import LogFollower

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from recoil.errors import PayloadError, ProviderError
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import (
     AudioRequest,
     KeyframeRequest,
@@ -22,7 +23,7 @@ from recoil.model.requests import (
     UpscaleRequest,
     VideoRequest,
 )
-from recoil.providers.base import Job, JobState, JobStatus, Provider, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus, Provider
 from recoil.providers.fake import FakeProvider
 
 

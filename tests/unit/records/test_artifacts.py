@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from recoil.context import DispatchContext
 from recoil.dispatch import dispatch
+from recoil.model.context import DispatchContext
 from recoil.providers.registry import Registry
 from recoil.records.artifacts import ArtifactStore, sha256_bytes, sha256_file, write_atomic
 

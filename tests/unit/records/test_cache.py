@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from recoil.context import DispatchContext
 from recoil.dispatch import dispatch
-from recoil.providers.registry import Registry
-from recoil.records.cache import LogIndex, request_sha256
-from recoil.records.log import ReceiptLog, read_records
-from recoil.records.receipt import (
+from recoil.model.context import DispatchContext
+from recoil.model.receipt import (
     EvalRecord,
     Receipt,
     ReceiptError,
@@ -18,6 +15,9 @@ from recoil.records.receipt import (
     Sending,
     Submitted,
 )
+from recoil.providers.registry import Registry
+from recoil.records.cache import LogIndex, request_sha256
+from recoil.records.log import ReceiptLog, read_records
 
 BASE: dict[str, Any] = {
     "modality": "keyframe",

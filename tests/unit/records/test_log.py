@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from recoil.errors import StoreError
+from recoil.model.receipt import EvalRecord, Receipt, Submitted
 from recoil.records.log import ReceiptLog, encode_line, read_records
-from recoil.records.receipt import EvalRecord, Receipt, Submitted
 
 
 def submitted(n: int) -> dict[str, Any]:

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from recoil.context import DispatchContext
 from recoil.dispatch import dispatch
 from recoil.media.embed import read_embedded
+from recoil.model.context import DispatchContext
+from recoil.model.receipt import Artifact, Receipt, ReceiptStatus
 from recoil.model.requests import KeyframeRequest
 from recoil.providers.fake import FakeProvider
 from recoil.providers.registry import Registry
 from recoil.records.artifacts import write_atomic
 from recoil.records.provenance import build_sidecar, read_sidecar, sidecar_path, write_sidecar
-from recoil.records.receipt import Artifact, Receipt, ReceiptStatus
 
 PROMPT = "  Ana\u2019s caf\u00e9 at dusk \u2014 \u6771\u4eac \U0001f306\n\tsecond line  "
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from recoil.providers.base import Cost
-from recoil.records.receipt import (
+from recoil.model.cost import Cost
+from recoil.model.receipt import (
     SCHEMA_VERSION,
     Artifact,
     EvalRecord,

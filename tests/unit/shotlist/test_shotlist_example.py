@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recoil.errors import ConfigError
-from recoil.settings import load_settings
+from recoil.production.settings import load_settings
 from recoil.shotlist import EXAMPLE_SETTINGS, EXAMPLE_SHOTLIST, load_shotlist, write_example
 
 

@@ -9,8 +9,8 @@ import pydantic
 import pytest
 
 from recoil.errors import NotFoundError, ShotListError, describe
+from recoil.model.problems import format_loc
 from recoil.shotlist import BeatSpec, CharacterSpec, Resolution, ShotList, validate_shotlist
-from recoil.shotlist.problems import format_loc
 
 
 def make(**beat_overrides: Any) -> dict[str, Any]:

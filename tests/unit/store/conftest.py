@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
+from recoil.model.cost import Cost
+from recoil.model.receipt import Receipt, ReceiptError, ReceiptStatus
 from recoil.model.take import Beat, Project, Scene
 from recoil.model.workflow import Workflow, WorkflowStep
-from recoil.providers.base import Cost
-from recoil.records.receipt import Receipt, ReceiptError, ReceiptStatus
 from recoil.store import ProjectStore
 from recoil.store.engine import resolve_url
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from recoil.model.receipt import Receipt
 from recoil.model.take import Project
-from recoil.records.receipt import Receipt
 from recoil.store import ProjectStore, ReviewNote, ReviewStatus
 
 OpenStore = Callable[..., ProjectStore]

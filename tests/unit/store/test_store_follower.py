@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from recoil.model.receipt import Receipt
 from recoil.records.log import ReceiptLog
-from recoil.records.receipt import Receipt
 from recoil.store import ProjectStore
 from recoil.store.follower import LogFollower
 from recoil.store.store import FOLLOW_MIN_RECORDS

@@ -8,8 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recoil.providers.base import Cost
-from recoil.records.receipt import (
+from recoil.model.cost import Cost
+from recoil.model.receipt import (
     Artifact,
     Receipt,
     ReceiptError,
@@ -18,9 +18,9 @@ from recoil.records.receipt import (
     Submitted,
     record_from_dict,
 )
-from recoil.store.lines import add_chunk
-from recoil.store.rows import LogRows
-from recoil.store.tail import TailChunk
+from recoil.store.log_index import add_chunk
+from recoil.store.log_tail import TailChunk
+from recoil.store.table_rows import LogRows
 
 PID = "prj_test"
 

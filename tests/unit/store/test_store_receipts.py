@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from recoil.errors import StoreError
-from recoil.records.receipt import EvalRecord, Receipt, Submitted
+from recoil.model.receipt import EvalRecord, Receipt, Submitted
 from recoil.store import ProjectStore
 
 OpenStore = Callable[..., ProjectStore]

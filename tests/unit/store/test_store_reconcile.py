@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from recoil.model.receipt import EvalRecord, Receipt, Submitted
 from recoil.model.take import Project
 from recoil.model.workflow import StepStatus
 from recoil.records.log import ReceiptLog, encode_line
-from recoil.records.receipt import EvalRecord, Receipt, Submitted
 from recoil.store import ProjectStore
 
 OpenStore = Callable[..., ProjectStore]

@@ -10,9 +10,8 @@ import orjson
 import pytest
 from sqlalchemy import Connection, select
 
-from recoil.providers.base import Cost
-from recoil.records.log import encode_line
-from recoil.records.receipt import (
+from recoil.model.cost import Cost
+from recoil.model.receipt import (
     Artifact,
     EvalRecord,
     Receipt,
@@ -22,7 +21,8 @@ from recoil.records.receipt import (
     Submitted,
     record_from_dict,
 )
-from recoil.store import ProjectStore, rows, schema, store
+from recoil.records.log import encode_line
+from recoil.store import ProjectStore, schema, store, table_rows
 from recoil.store.engine import create_store_engine, resolve_url
 
 OpenStore = Callable[..., ProjectStore]
@@ -98,7 +98,7 @@ def db(open_store: OpenStore, db_url: str | None, project_dir: Path) -> Iterator
 
 def indexed_receipts(conn: Connection, pid: str) -> list[tuple[Any, ...]]:
     r = schema.receipts
-    columns = [r.c[name] for name in rows.RECEIPT_COLUMNS]
+    columns = [r.c[name] for name in table_rows.RECEIPT_COLUMNS]
     query = select(*columns).where(r.c.project_id == pid).order_by(r.c.seq)
     return [tuple(row) for row in conn.execute(query)]
 
@@ -129,7 +129,7 @@ def test_a_long_log_is_indexed_whole_with_every_field(
     assert store_.reconcile() == len(records)  # the repeated lines count once
     assert store_.reconcile() == 0
     # Every column as indexing the receipt object gives it, the body being its log line.
-    assert indexed_receipts(db, pid) == [rows.receipt_row(pid, r) for r in made]
+    assert indexed_receipts(db, pid) == [table_rows.receipt_row(pid, r) for r in made]
     assert store_.receipts() == made
     assert store_.receipts(run_id="run2") == [r for r in made if r.run_id == "run2"]
     assert store_.open_jobs() == jobs
@@ -261,6 +261,6 @@ def test_exactly_the_lines_the_records_reader_accepts_are_indexed_as_it_reads_th
     assert store_.receipts() == receipts
     assert store_.open_jobs() == jobs
     indexed = indexed_receipts(db, pid)
-    assert [row[:-1] for row in indexed] == [rows.receipt_row(pid, r)[:-1] for r in receipts]
+    assert [row[:-1] for row in indexed] == [table_rows.receipt_row(pid, r)[:-1] for r in receipts]
     assert [Receipt.from_dict(orjson.loads(row[-1])) for row in indexed] == receipts
     assert store_.reconcile() == 0

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recoil.errors import NotFoundError, StoreError
+from recoil.model.cost import Cost
+from recoil.model.receipt import Artifact, Receipt, ReceiptError, ReceiptStatus
 from recoil.model.take import Beat, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
-from recoil.providers.base import Cost
-from recoil.records.receipt import Artifact, Receipt, ReceiptError, ReceiptStatus
 from recoil.store import ProjectStore
 
 OpenStore = Callable[..., ProjectStore]

@@ -16,19 +16,19 @@ Pillow; different seeds move the figures, the skyline and the colours.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-RGB = tuple[int, int, int]
+from recoil.providers.previz.colour import RGB, jitter, mix, parse_colour
+from recoil.providers.previz.figures import FRAMING, figures
+from recoil.providers.previz.overlay import caption, slate, thirds
 
 SHOT_SIZES: tuple[str, ...] = (
     "extreme_wide",
@@ -41,47 +41,9 @@ SHOT_SIZES: tuple[str, ...] = (
 )
 ANGLES: tuple[str, ...] = ("eye_level", "high", "low", "overhead", "dutch")
 
-_SIZE_LABEL = {
-    "extreme_wide": "EWS",
-    "wide": "WS",
-    "full": "FS",
-    "medium": "MS",
-    "medium_close": "MCU",
-    "close_up": "CU",
-    "extreme_close_up": "ECU",
-}
-_ANGLE_LABEL = {
-    "eye_level": "EYE",
-    "high": "HIGH",
-    "low": "LOW",
-    "overhead": "TOP",
-    "dutch": "DUTCH",
-}
 _HORIZON = {"eye_level": 0.5, "high": 0.22, "low": 0.78, "dutch": 0.5}
 _DUTCH_DEGREES = 12.0
-_FIGURE_HEADS = 7.5
-"""A figure is this many head heights tall."""
 
-
-@dataclass(frozen=True, slots=True)
-class _Framing:
-    head: float
-    """Head height as a fraction of the frame height."""
-    top: float | None
-    """Top of the head as a fraction of the frame height; None: stand on the ground."""
-    ground: float = 0.0
-    """Where the feet stand between the horizon (0) and the bottom edge (1)."""
-
-
-_FRAMING = {
-    "extreme_wide": _Framing(head=0.018, top=None, ground=0.3),
-    "wide": _Framing(head=0.05, top=None, ground=0.65),
-    "full": _Framing(head=0.105, top=0.07),
-    "medium": _Framing(head=0.2, top=0.1),
-    "medium_close": _Framing(head=0.28, top=0.1),
-    "close_up": _Framing(head=0.4, top=0.12),
-    "extreme_close_up": _Framing(head=1.25, top=-0.3),
-}
 
 # Sky top, sky at the horizon, ground: the default look for a time of day.
 _TIME_PALETTE: Mapping[str, tuple[RGB, RGB, RGB]] = {
@@ -118,7 +80,7 @@ def validate_shot(shot: Mapping[str, Any]) -> None:
     Keys previz does not use are ignored.
     """
     size = shot.get("size")
-    if size is not None and size not in _FRAMING:
+    if size is not None and size not in FRAMING:
         raise ShotHintError("size", f"expected one of {', '.join(SHOT_SIZES)}, got {size!r}")
     angle = shot.get("angle")
     if angle is not None and angle not in ANGLES:
@@ -132,7 +94,7 @@ def validate_shot(shot: Mapping[str, Any]) -> None:
     if not isinstance(palette, Sequence) or isinstance(palette, str):
         raise ShotHintError("palette", f"expected a list of '#rrggbb' colours, got {palette!r}")
     for i, colour in enumerate(palette):
-        if _parse_colour(colour) is None:
+        if parse_colour(colour) is None:
             raise ShotHintError(f"palette[{i}]", f"expected '#rrggbb', got {colour!r}")
     characters = shot.get("characters", [])
     if not isinstance(characters, Sequence) or isinstance(characters, str):
@@ -174,59 +136,34 @@ def render_keyframe(
     if blur > 0:
         scene = _soften(scene, blur)
         draw = ImageDraw.Draw(scene, "RGBA")
-    _figures(draw, shot=shot, size=size, angle=angle, horizon=horizon, rng=rng)
+    figures(draw, shot=shot, size=size, angle=angle, horizon=horizon, rng=rng)
     if angle == "dutch":
         scene = _dutch(scene, _DUTCH_DEGREES * (1 if rng.random() < 0.5 else -1))
     scene = _vignette(scene, float(lens))
     overlay = ImageDraw.Draw(scene, "RGBA")
-    _thirds(overlay, width, height)
-    _slate(overlay, size=size, angle=angle, lens=float(lens), shot=shot, seed=seed)
-    _caption(overlay, width, height, shot.get("caption") or prompt or shot.get("action") or "")
+    thirds(overlay, width, height)
+    slate(overlay, size=size, angle=angle, lens=float(lens), shot=shot, seed=seed)
+    caption(overlay, width, height, shot.get("caption") or prompt or shot.get("action") or "")
     buffer = io.BytesIO()
     scene.save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
 
 
-def _parse_colour(value: Any) -> RGB | None:
-    if not isinstance(value, str) or len(value) != 7 or value[0] != "#":
-        return None
-    try:
-        return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
-    except ValueError:
-        return None
-
-
-def _mix(a: RGB, b: RGB, t: float) -> RGB:
-    return (
-        round(a[0] + (b[0] - a[0]) * t),
-        round(a[1] + (b[1] - a[1]) * t),
-        round(a[2] + (b[2] - a[2]) * t),
-    )
-
-
-def _jitter(colour: RGB, rng: random.Random, amount: int) -> RGB:
-    return (
-        min(255, max(0, colour[0] + rng.randint(-amount, amount))),
-        min(255, max(0, colour[1] + rng.randint(-amount, amount))),
-        min(255, max(0, colour[2] + rng.randint(-amount, amount))),
-    )
-
-
 def _base_palette(shot: Mapping[str, Any], rng: random.Random) -> tuple[RGB, RGB, RGB]:
-    colours = [c for c in (_parse_colour(v) for v in shot.get("palette", [])) if c is not None]
+    colours = [c for c in (parse_colour(v) for v in shot.get("palette", [])) if c is not None]
     time = (shot.get("time_of_day") or "day").lower().replace(" ", "_").replace("-", "_")
     default = _TIME_PALETTE.get(_TIME_ALIASES.get(time, time), _TIME_PALETTE["day"])
     if len(colours) >= 3:
         top, low, ground = colours[0], colours[1], colours[2]
     elif len(colours) == 2:
-        top, low, ground = colours[0], _mix(colours[0], (255, 255, 255), 0.45), colours[1]
+        top, low, ground = colours[0], mix(colours[0], (255, 255, 255), 0.45), colours[1]
     elif len(colours) == 1:
         top = colours[0]
-        low = _mix(top, (255, 255, 255), 0.45)
-        ground = _mix(top, (30, 30, 30), 0.6)
+        low = mix(top, (255, 255, 255), 0.45)
+        ground = mix(top, (30, 30, 30), 0.6)
     else:
         top, low, ground = default
-    return _jitter(top, rng, 14), _jitter(low, rng, 14), _jitter(ground, rng, 12)
+    return jitter(top, rng, 14), jitter(low, rng, 14), jitter(ground, rng, 12)
 
 
 def _lighting_gain(lighting: str) -> tuple[float, float, float]:
@@ -273,7 +210,7 @@ def _skyline(
     rng: random.Random,
 ) -> None:
     base = horizon * height
-    tone = (*_mix(sky, (40, 45, 60), 0.45), 255)
+    tone = (*mix(sky, (40, 45, 60), 0.45), 255)
     if rng.random() < 0.5:  # rolling hills
         waves = [
             (rng.uniform(1, 4), rng.uniform(0, math.tau), rng.uniform(0.3, 1)) for _ in range(3)
@@ -306,7 +243,7 @@ def _perspective_lines(
 ) -> None:
     vx = width * rng.uniform(0.35, 0.65)
     vy = horizon * height
-    line = (*_mix(ground, (255, 255, 255), 0.3), 60)
+    line = (*mix(ground, (255, 255, 255), 0.3), 60)
     for i in range(-4, 13):
         draw.line((vx, vy, width * i / 8, height), fill=line, width=1)
 
@@ -316,7 +253,7 @@ def _floor_grid(
 ) -> None:
     step = max(8.0, min(width, height) * rng.uniform(0.1, 0.16))
     offset = rng.uniform(0, step)
-    line = (*_mix(ground, (255, 255, 255), 0.3), 70)
+    line = (*mix(ground, (255, 255, 255), 0.3), 70)
     x = offset
     while x < width:
         draw.line((x, 0, x, height), fill=line, width=1)
@@ -332,112 +269,6 @@ def _background_blur(size: str, lens: float, height: int) -> float:
     tight = {"medium": 0.5, "medium_close": 1.0, "close_up": 1.5, "extreme_close_up": 2.0}
     strength = tight.get(size, 0.0) + max(0.0, (lens - 50) / 40)
     return strength * height / 360
-
-
-def _character_colour(name: str, rng: random.Random) -> RGB:
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    base = (40 + digest[0] % 70, 40 + digest[1] % 70, 40 + digest[2] % 70)
-    return _jitter(base, rng, 8)
-
-
-def _figures(
-    draw: ImageDraw.ImageDraw,
-    *,
-    shot: Mapping[str, Any],
-    size: str,
-    angle: str,
-    horizon: float | None,
-    rng: random.Random,
-) -> None:
-    width, height = draw.im.size
-    characters = [c for c in shot.get("characters", []) if isinstance(c, Mapping)]
-    count = len(characters)
-    if count == 0:
-        return
-    framing = _FRAMING[size]
-    head = framing.head * height
-    if angle == "low":
-        head *= 1.08
-    elif angle == "high":
-        head *= 0.92
-    if count == 1:
-        slots = [rng.choice((1 / 3, 2 / 3)) if size != "extreme_close_up" else 0.5]
-    else:
-        slots = [0.18 + 0.64 * i / (count - 1) for i in range(count)]
-    font = _font(max(9, round(height / 30)))
-    for character, slot in zip(characters, slots, strict=True):
-        cx = width * (slot + rng.uniform(-0.04, 0.04))
-        colour = _character_colour(str(character["name"]), rng)
-        if horizon is None:
-            cy = height * rng.uniform(0.35, 0.65)
-            top = _overhead_figure(draw, cx, cy, head, colour)
-        else:
-            if framing.top is None:
-                feet = height * (
-                    horizon + (1 - horizon) * (framing.ground + rng.uniform(-0.05, 0.05))
-                )
-                top = feet - head * _FIGURE_HEADS
-            else:
-                top = height * (framing.top + rng.uniform(-0.02, 0.02))
-            _standing_figure(
-                draw, cx, top, head, colour, faces=size in ("close_up", "extreme_close_up")
-            )
-        label = str(character["name"])
-        label_y = top - font.size * 1.4 if top - font.size * 1.4 > 2 else top + head * 0.2
-        draw.text((cx, max(2.0, label_y)), label, fill=(255, 255, 255, 220), font=font, anchor="mt")
-
-
-def _standing_figure(
-    draw: ImageDraw.ImageDraw, cx: float, top: float, head: float, colour: RGB, *, faces: bool
-) -> None:
-    """A silhouette ``head`` pixels per head unit, head top at ``top``, centred on ``cx``."""
-    u = head
-    fill = (*colour, 255)
-    edge = (*_mix(colour, (0, 0, 0), 0.5), 255)
-    rim = (*_mix(colour, (255, 255, 255), 0.35), 255)
-    line = max(1, round(u / 24))
-
-    def at(x: float, y: float) -> tuple[float, float]:
-        return (cx + x * u, top + y * u)
-
-    legs = [
-        [at(-0.75, 3.8), at(-0.05, 3.8), at(-0.2, 7.5), at(-0.6, 7.5)],
-        [at(0.05, 3.8), at(0.75, 3.8), at(0.6, 7.5), at(0.2, 7.5)],
-    ]
-    arms = [
-        [at(-1.05, 1.35), at(-0.7, 1.35), at(-0.85, 4.0), at(-1.2, 4.0)],
-        [at(0.7, 1.35), at(1.05, 1.35), at(1.2, 4.0), at(0.85, 4.0)],
-    ]
-    torso = [at(-1.0, 1.35), at(1.0, 1.35), at(0.8, 3.95), at(-0.8, 3.95)]
-    for part in (*legs, *arms, torso):
-        draw.polygon(part, fill=fill, outline=edge, width=line)
-    draw.ellipse((*at(-1.05, 1.15), *at(-0.55, 1.65)), fill=fill)
-    draw.ellipse((*at(0.55, 1.15), *at(1.05, 1.65)), fill=fill)
-    draw.rectangle((*at(-0.16, 0.85), *at(0.16, 1.4)), fill=fill)
-    draw.ellipse((*at(-0.38, 0.0), *at(0.38, 1.0)), fill=fill, outline=rim, width=line)
-    if faces:
-        eye = (*_mix(colour, (255, 255, 255), 0.7), 255)
-        for side in (-1, 1):
-            draw.ellipse((*at(side * 0.17 - 0.06, 0.42), *at(side * 0.17 + 0.06, 0.5)), fill=eye)
-        draw.line((*at(-0.1, 0.75), *at(0.1, 0.75)), fill=edge, width=line)
-
-
-def _overhead_figure(
-    draw: ImageDraw.ImageDraw, cx: float, cy: float, head: float, colour: RGB
-) -> float:
-    """A figure seen from above; returns the top of its outline."""
-    fill = (*colour, 255)
-    edge = (*_mix(colour, (0, 0, 0), 0.5), 255)
-    line = max(1, round(head / 24))
-    draw.ellipse(
-        (cx - head, cy - head * 0.45, cx + head, cy + head * 0.45),
-        fill=fill,
-        outline=edge,
-        width=line,
-    )
-    r = head * 0.4
-    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*_mix(colour, (0, 0, 0), 0.3), 255))
-    return cy - head * 0.45
 
 
 def _dutch(scene: Image.Image, degrees: float) -> Image.Image:
@@ -474,88 +305,3 @@ def _vignette_mask(width: int, height: int, strength: float) -> Image.Image:
     x = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
     mask = 255 * (1 - strength * np.clip((x * x + y * y) / 2, 0, 1) ** 1.5)
     return Image.fromarray(mask.astype(np.uint8), "L").convert("RGB")
-
-
-def _thirds(draw: ImageDraw.ImageDraw, width: int, height: int) -> None:
-    guide = (255, 255, 255, 55)
-    for i in (1, 2):
-        draw.line((width * i / 3, 0, width * i / 3, height), fill=guide, width=1)
-        draw.line((0, height * i / 3, width, height * i / 3), fill=guide, width=1)
-
-
-@lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    font = ImageFont.load_default(size=size)
-    if not isinstance(font, ImageFont.FreeTypeFont):
-        raise RuntimeError("previz needs Pillow built with FreeType (the PyPI wheels are)")
-    return font
-
-
-def _slate(
-    draw: ImageDraw.ImageDraw,
-    *,
-    size: str,
-    angle: str,
-    lens: float,
-    shot: Mapping[str, Any],
-    seed: int,
-) -> None:
-    width, height = draw.im.size
-    font = _font(max(9, round(height / 24)))
-    small = _font(max(8, round(height / 32)))
-    pad = max(3, round(height / 90))
-    title = f"{_SIZE_LABEL[size]} · {_ANGLE_LABEL[angle]} · {lens:g}mm"
-    details = " · ".join(
-        str(shot[k]).replace("_", " ") for k in ("time_of_day", "lighting") if shot.get(k)
-    )
-    lines = [(title, font)] + ([(details, small)] if details else [])
-    y = pad
-    for text, face in lines:
-        left, top, right, bottom = draw.textbbox((pad * 2, y), text, font=face)
-        draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(0, 0, 0, 150))
-        draw.text((pad * 2, y), text, fill=(255, 255, 255, 235), font=face)
-        y = bottom + pad * 2
-    draw.text(
-        (width - pad * 2, pad), f"seed {seed}", fill=(255, 255, 255, 180), font=small, anchor="ra"
-    )
-
-
-def _caption(draw: ImageDraw.ImageDraw, width: int, height: int, text: str) -> None:
-    text = " ".join(text.split())
-    if not text:
-        return
-    font = _font(max(9, round(height / 28)))
-    pad = max(4, round(height / 60))
-    lines = _wrap(text, font, width - 4 * pad, max_lines=2)
-    line_height = font.size * 1.25
-    bar = line_height * len(lines) + 2 * pad
-    draw.rectangle((0, height - bar, width, height), fill=(0, 0, 0, 160))
-    for i, line in enumerate(lines):
-        y = height - bar + pad + i * line_height
-        draw.text((2 * pad, y), line, fill=(255, 255, 255, 240), font=font)
-
-
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float, *, max_lines: int) -> list[str]:
-    """Greedy word wrap; the last line ends in an ellipsis when text is left over."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if current and font.getlength(candidate) > width:
-            lines.append(current)
-            current = word
-            if len(lines) == max_lines:
-                lines[-1] = _ellipsize(lines[-1], font, width)
-                return lines
-        else:
-            current = candidate
-    lines.append(current)
-    return [
-        _ellipsize(line, font, width) if font.getlength(line) > width else line for line in lines
-    ]
-
-
-def _ellipsize(line: str, font: ImageFont.FreeTypeFont, width: float) -> str:
-    while line and font.getlength(line + "…") > width:
-        line = line[:-1]
-    return line + "…"

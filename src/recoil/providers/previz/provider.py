@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from recoil.errors import ConfigError, PayloadError, ProviderError, did_you_mean
+from recoil.model.cost import FREE, Cost
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import (
     AudioRequest,
     KeyframeRequest,
@@ -50,7 +52,7 @@ from recoil.model.requests import (
     UpscaleRequest,
     VideoRequest,
 )
-from recoil.providers.base import FREE, Cost, Job, JobState, JobStatus, Output, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus, Output
 
 MODELS: Mapping[str, str] = {
     "keyframe": "previz-storyboard-1",

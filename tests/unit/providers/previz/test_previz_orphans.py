@@ -20,9 +20,9 @@ _OWNER = textwrap.dedent(
     import sys
     from pathlib import Path
 
-    from recoil.context import DispatchContext
+    from recoil.model.context import DispatchContext
     from recoil.dispatch import Dispatcher
-    from recoil.providers.base import ProviderConfig
+    from recoil.model.provider_config import ProviderConfig
 
 
     async def main() -> None:

@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 
 from recoil.errors import ConfigError, PayloadError, ProviderError
+from recoil.model.cost import FREE
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import (
     AudioRequest,
     KeyframeRequest,
@@ -22,7 +24,7 @@ from recoil.model.requests import (
     VideoRequest,
     build_request,
 )
-from recoil.providers.base import FREE, Job, JobState, JobStatus, Provider, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus, Provider
 from recoil.providers.previz import PrevizProvider, create
 
 KEYFRAME_FIELDS = [

@@ -4,7 +4,7 @@ Settings (``[providers.comfyui]`` in ``recoil.toml``)::
 
     servers = ["http://127.0.0.1:8188"]   # a pool: the least busy server gets each job
     price_per_second = 0.0                # cost of one second of execution (GPU time)
-    [providers.comfyui.templates.<name>]  # see recoil.providers.comfyui_binding
+    [providers.comfyui.templates.<name>]  # see recoil.providers.comfyui.binding
 
 How a job runs:
 
@@ -44,9 +44,11 @@ from typing import Any
 import httpx
 
 from recoil.errors import ConfigError, ProviderError
+from recoil.model.cost import Cost
+from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
-from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
-from recoil.providers.comfyui_binding import (
+from recoil.providers.base import Job, JobState, JobStatus, Output
+from recoil.providers.comfyui.binding import (
     MEDIA_FIELDS,
     Template,
     check_media_bindings,
@@ -56,7 +58,7 @@ from recoil.providers.comfyui_binding import (
     request_values,
     select_template,
 )
-from recoil.providers.comfyui_socket import ProgressSocket
+from recoil.providers.comfyui.socket import ProgressSocket
 from recoil.providers.http import Boundary, default_timeout, mime_for, role_names
 
 MODALITIES = ("keyframe", "video", "audio", "upscale")

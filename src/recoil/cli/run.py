@@ -1,4 +1,4 @@
-"""``recoil init`` and ``recoil run``: create a project, and make its film."""
+"""``recoil run``: make the film of a project, with live progress."""
 
 from __future__ import annotations
 
@@ -9,25 +9,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from recoil.cli.app import app
+from recoil.cli.export import print_export
 
 if TYPE_CHECKING:
     from recoil.model.take import Take
     from recoil.model.workflow import WorkflowStep
-    from recoil.production.run import ExportResult, RunOutcome
+    from recoil.production.run import RunOutcome
 
 _SHOWN_FAILURES = 20
-
-
-@app.command("init")
-def init_command(
-    path: Path = typer.Argument(..., help="Folder to create the example project in."),
-) -> None:
-    """Create a project with an example shot list (2 scenes, 5 beats) and settings."""
-    from recoil.shotlist import write_example
-
-    write_example(path)
-    typer.echo(f"created {path}/shotlist.yaml and {path}/recoil.toml")
-    typer.echo(f"next: recoil run {path}")
 
 
 @app.command("run")
@@ -96,40 +85,6 @@ def _print_outcome(outcome: RunOutcome) -> None:
     typer.echo(outcome.report.summary())
     if outcome.export is not None:
         print_export(outcome.export)
-
-
-def print_export(result: ExportResult) -> None:
-    """``wrote ...`` (or ``up to date``) per output; the cut's holes on stderr."""
-    for path in result.outputs:
-        typer.echo(f"{'wrote' if result.written else 'up to date:'} {path}")
-    if result.missing:
-        typer.echo(
-            f"error: the cut has {len(result.missing)} hole(s) shown as MISSING: "
-            f"{', '.join(result.missing)}; run `recoil run` to make their takes, "
-            "or `recoil status` to see why",
-            err=True,
-        )
-
-
-@app.command("verify")
-def verify_command(
-    path: Path = typer.Argument(..., help="The project folder."),
-) -> None:
-    """Hash every output file the project's receipts promise; exit 1 if any is missing or
-    damaged (the next `recoil run` regenerates those)."""
-    from recoil.production.repair import verify_project
-
-    checked = verify_project(path)
-    for damage in checked.damage:
-        typer.echo(f"damaged: {damage.line()}", err=True)
-    if checked.damage:
-        typer.echo(
-            f"error: {len(checked.damage)} of {checked.files} output files are missing or "
-            f"damaged; `recoil run {path}` regenerates them",
-            err=True,
-        )
-        raise typer.Exit(1)
-    typer.echo(f"ok: {checked.files} output files intact")
 
 
 def _progress() -> _PlainProgress | _RichProgress:

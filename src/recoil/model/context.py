@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from recoil.errors import ValidationError
-from recoil.providers.base import ProviderConfig
-from recoil.records.artifacts import ARTIFACTS_DIR
+from recoil.model.provider_config import ProviderConfig
 
 DEFAULT_PROVIDER = "previz"
+ARTIFACTS_DIR = "artifacts"
+"""The folder under a project that holds its artifacts."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

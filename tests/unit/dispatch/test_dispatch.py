@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from recoil.context import DispatchContext
 from recoil.dispatch import Dispatcher, dispatch, dispatch_async
 from recoil.errors import (
     BudgetExceededError,
@@ -28,12 +27,15 @@ from recoil.errors import (
     UnknownModalityError,
     UnknownProviderError,
 )
+from recoil.model.context import DispatchContext
+from recoil.model.cost import Cost
+from recoil.model.provider_config import ProviderConfig
+from recoil.model.receipt import SCHEMA_VERSION, Receipt, ReceiptStatus
 from recoil.model.requests import Request
-from recoil.providers.base import Cost, Job, JobState, JobStatus, Output, ProviderConfig
+from recoil.providers.base import Job, JobState, JobStatus, Output
 from recoil.providers.fake import MODALITIES, FakeProvider, _png
 from recoil.providers.registry import Registry, register_default_runners
 from recoil.records.log import read_records
-from recoil.records.receipt import SCHEMA_VERSION, Receipt, ReceiptStatus
 
 SECRET = "sk-live-SUPERSECRET-123456"
 
@@ -657,9 +659,9 @@ def test_send_then_reports_the_receipt_once_it_is_on_disk(
 CRASHING_RUN = """
 import os, sys
 from pathlib import Path
-from recoil.context import DispatchContext
+from recoil.model.context import DispatchContext
 from recoil.dispatch import dispatch
-from recoil.providers.base import ProviderConfig
+from recoil.model.provider_config import ProviderConfig
 from recoil.providers.fake import MODALITIES, FakeProvider
 from recoil.providers.registry import Registry, register_default_runners
 

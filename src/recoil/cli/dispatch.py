@@ -25,24 +25,12 @@ def dispatch_command(
     as_json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
 ) -> None:
     """Run one generation and print where the artifact is and its receipt."""
-    from recoil.context import DispatchContext
     from recoil.dispatch import dispatch
     from recoil.errors import DispatchError
-    from recoil.settings import load_settings
+    from recoil.model.context import DispatchContext
+    from recoil.production.settings import load_settings
 
-    payload: dict[str, object] = {"prompt": prompt}
-    for item in param:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(
-                f"expected KEY=VALUE (e.g. --param steps=30), got {item!r}", param_hint="'--param'"
-            )
-        try:
-            payload[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            payload[key] = raw
-    if provider:
-        payload["provider"] = provider
+    payload = _payload(prompt, provider, param)
     _check_project_folder(project)
     settings = load_settings(project)
     from recoil.production.folder import provider_configs
@@ -69,6 +57,23 @@ def dispatch_command(
         f"({receipt.model}) seed {receipt.seed}, cost {receipt.cost.amount:.4f} "
         f"{receipt.cost.currency}{cached}"
     )
+
+
+def _payload(prompt: str, provider: str | None, params: list[str]) -> dict[str, object]:
+    payload: dict[str, object] = {"prompt": prompt}
+    for item in params:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(
+                f"expected KEY=VALUE (e.g. --param steps=30), got {item!r}", param_hint="'--param'"
+            )
+        try:
+            payload[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            payload[key] = raw
+    if provider:
+        payload["provider"] = provider
+    return payload
 
 
 def _check_project_folder(project: Path) -> None:

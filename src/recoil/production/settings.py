@@ -38,7 +38,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from recoil.errors import ConfigError
-from recoil.shotlist.problems import format_errors, format_loc
+from recoil.model.problems import format_errors, format_loc
 
 SETTINGS_NAME = "recoil.toml"
 DATABASE_URL_ENV = "RECOIL_DATABASE_URL"

@@ -17,11 +17,11 @@ from typing import Any
 
 import orjson
 
-from recoil.providers.base import Cost
-from recoil.records.receipt import Artifact, ReceiptError, record_from_dict
-from recoil.store.rows import LogRows
+from recoil.model.cost import Cost
+from recoil.model.receipt import Artifact, ReceiptError, record_from_dict
+from recoil.store.log_tail import TailChunk
 from recoil.store.schema import dumps
-from recoil.store.tail import TailChunk
+from recoil.store.table_rows import LogRows
 
 log = logging.getLogger(__name__)
 

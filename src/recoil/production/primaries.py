@@ -14,9 +14,9 @@ from pathlib import Path
 
 from recoil.errors import SelectionError
 from recoil.export import BeatCut, Edit, ReviewNote, TakeMedia
+from recoil.model.receipt import Artifact, Receipt
 from recoil.model.take import Beat, PrimaryStrategy, Project, Take, TakeStatus
 from recoil.production.folder import Production
-from recoil.records.receipt import Artifact, Receipt
 from recoil.store import ProjectStore
 
 Reviews = Mapping[str, tuple[str, list[ReviewNote]]]

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from recoil.model.cost import Cost
 from recoil.model.review import ReviewNote, ReviewStatus
-from recoil.providers.base import Cost
 
 SCHEMA_VERSION = 1
 

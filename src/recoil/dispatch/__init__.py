@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recoil.context import DispatchContext
-from recoil.deadlines import Deadlines
+from recoil.dispatch.deadlines import Deadlines
 from recoil.errors import (
     BudgetExceededError,
     ConfigError,
@@ -38,24 +37,11 @@ from recoil.errors import (
     StateError,
     StoreError,
 )
+from recoil.model.context import DispatchContext
+from recoil.model.cost import FREE, Cost
 from recoil.model.ids import new_id, now_us, utc_now_iso
-from recoil.model.requests import Request
-from recoil.providers.base import (
-    FREE,
-    Cost,
-    Job,
-    JobState,
-    JobStatus,
-    Output,
-    Provider,
-    ProviderConfig,
-)
-from recoil.providers.registry import Registry, default_registry
-from recoil.records.artifacts import ArtifactStore, recorded_path, sha256_file
-from recoil.records.cache import LogIndex, request_sha256
-from recoil.records.log import ReceiptLog, read_records
-from recoil.records.provenance import build_sidecar, sidecar_path, write_sidecar
-from recoil.records.receipt import (
+from recoil.model.provider_config import ProviderConfig
+from recoil.model.receipt import (
     Artifact,
     Receipt,
     ReceiptError,
@@ -63,6 +49,13 @@ from recoil.records.receipt import (
     Sending,
     Submitted,
 )
+from recoil.model.requests import Request
+from recoil.providers.base import Job, JobState, JobStatus, Output, Provider
+from recoil.providers.registry import Registry, default_registry
+from recoil.records.artifacts import ArtifactStore, recorded_path, sha256_file
+from recoil.records.cache import LogIndex, request_sha256
+from recoil.records.log import ReceiptLog, read_records
+from recoil.records.provenance import build_sidecar, sidecar_path, write_sidecar
 from recoil.records.redact import redact, redact_text, secret_values
 
 _MAX_POLL_INTERVAL_S = 5.0
@@ -175,15 +168,19 @@ class Dispatcher:
             # Seeding the payload, not the request, validates it once instead of twice.
             seed = context.seed if context.seed is not None else random.randrange(2**31)
             payload = {**payload, "seed": seed}
-        request = runner.build(payload)
-        provider_name = context.provider_for(modality, request.provider)
-        provider = self._routes.get((provider_name, modality))
-        if provider is None:
-            provider = self._routes[provider_name, modality] = self.provider(
-                provider_name, modality, context
-            )
-        provider.validate(request)
-        inputs = _hash_inputs(modality, request) if request.input_fields else {}
+        try:
+            request = runner.build(payload)
+            provider_name = context.provider_for(modality, request.provider)
+            provider = self._routes.get((provider_name, modality))
+            if provider is None:
+                provider = self._routes[provider_name, modality] = self.provider(
+                    provider_name, modality, context
+                )
+            provider.validate(request)
+            inputs = _hash_inputs(modality, request) if request.input_fields else {}
+        except PayloadError as exc:
+            # A reason quotes the bad value, which may be a key pasted into the wrong field.
+            raise PayloadError(exc.modality, exc.field, redact_text(exc.reason)) from None
         model = provider.model_for(request)
         request_dict = request.to_dict()
         secrets = secret_values()

@@ -32,7 +32,7 @@ chained from the previous beat's last frame runs the second and every other
 keyframe the first (see :func:`select_template`).
 
 Without a ``templates`` table the built-in ``keyframe`` template (a stock SD
-1.5 text-to-image graph, ``comfyui_templates/txt2img.json``) is used.
+1.5 text-to-image graph, ``comfyui/templates/txt2img.json``) is used.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from recoil.model.requests import Request
 MEDIA_FIELDS = ("image", "end_image", "reference_audio", "video")
 """Request fields holding input files: uploaded, then bound by uploaded name."""
 
-_BUILTIN_DIR = Path(__file__).with_name("comfyui_templates")
+_BUILTIN_DIR = Path(__file__).with_name("templates")
 BUILTIN_TEMPLATES: Mapping[str, Mapping[str, Any]] = {
     "keyframe": {
         "workflow": str(_BUILTIN_DIR / "txt2img.json"),

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from recoil.context import DispatchContext
 from recoil.dispatch import dispatch
 from recoil.errors import ValidationError
-from recoil.providers.base import ProviderConfig
+from recoil.model.context import DispatchContext
+from recoil.model.provider_config import ProviderConfig
 from recoil.providers.registry import Registry
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from recoil.deadlines import Deadlines
+from recoil.dispatch.deadlines import Deadlines
 
 
 async def call(deadlines: Deadlines, seconds: float, work_s: float) -> str:

@@ -20,10 +20,7 @@ from recoil.errors import DispatchError, StoreError
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
-from recoil.model.take import Beat, Scene, Take, TakeStatus
-from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
-from recoil.records.log import encode_line
-from recoil.records.receipt import (
+from recoil.model.receipt import (
     EvalRecord,
     Receipt,
     Record,
@@ -31,6 +28,9 @@ from recoil.records.receipt import (
     Submitted,
     TakeRecord,
 )
+from recoil.model.take import Beat, Scene, Take, TakeStatus
+from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
+from recoil.records.log import encode_line
 from recoil.store import schema
 from recoil.store.schema import dumps, loads
 

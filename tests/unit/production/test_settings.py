@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recoil.errors import ConfigError
-from recoil.settings import Settings, credentials_path, load_credentials, load_settings
+from recoil.production.settings import Settings, credentials_path, load_credentials, load_settings
 
 
 @pytest.fixture(autouse=True)

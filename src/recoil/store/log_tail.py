@@ -11,7 +11,7 @@ Only complete lines are consumed: a torn last line stays after the mark and
 is looked at again next time (by then the log has set it aside).
 
 The tail is handed out in chunks of raw lines, not decoded records: the store
-indexes straight from each line's JSON (see :mod:`recoil.store.lines`).
+indexes straight from each line's JSON (see :mod:`recoil.store.log_index`).
 """
 
 from __future__ import annotations
