@@ -15,6 +15,7 @@ the CLI exit code as a class attribute, and says what to do about it::
     ├── StateError                      exit 1  an operation the object's state forbids
     │   └── ProjectBusyError            exit 75 another process is writing the project
     ├── SelectionError                  exit 1  no take can be chosen as primary
+    ├── ScorerUnavailableError          exit 1  a scorer cannot score this (skipped, with why)
     ├── ProviderError                   exit 1  a provider call failed (retryable flag)
     ├── DispatchError                   exit 1  a dispatch failed; carries the failed receipt
     ├── StoreError                      exit 1  the project store or receipt log
@@ -138,6 +139,19 @@ class ProjectBusyError(StateError):
 
 class SelectionError(RecoilError):
     """No take of a beat can be chosen by the requested strategy."""
+
+
+class ScorerUnavailableError(RecoilError):
+    """A scorer cannot score this subject here; callers skip it and print the message.
+
+    ``scorer`` names it; ``reason`` says what is missing (an optional extra, the
+    model weights, the request or input it compares against) and the fix.
+    """
+
+    def __init__(self, scorer: str, reason: str) -> None:
+        self.scorer = scorer
+        self.reason = reason
+        super().__init__(f"scorer {scorer!r} skipped: {reason}")
 
 
 class ProviderError(RecoilError):

@@ -4,7 +4,8 @@
 ``recoil.toml`` tables that point a project at it (models per modality for fal
 and Replicate; the workflow templates of ``comfyui_workflows/`` and their
 binding for ComfyUI). :func:`environment` is a clean environment holding the
-provider keys, and :func:`leaks` finds any key in files or output.
+provider keys, and :func:`leaks` finds any key in files or output. The command
+itself runs with :func:`tests.helpers.recoil`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,30 +106,6 @@ def environment(tmp_path: Path) -> dict[str, str]:
     }
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
     return {**env, **KEYS}
-
-
-def recoil(
-    *args: str, cwd: Path, env: dict[str, str], timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m recoil ARGS`` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "recoil", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def records(project: Path) -> list[dict[str, Any]]:
-    """The complete lines of the project's receipt log (a torn tail is left out)."""
-    log = project / "receipts.jsonl"
-    if not log.exists():
-        return []
-    data = log.read_bytes()
-    return [json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
 
 
 def leaks(folder: Path, *texts: str) -> list[str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.remote import KEYS, environment, recoil, start_server
+from tests.e2e.remote import KEYS, environment, start_server
+from tests.helpers import recoil
 
 pytestmark = pytest.mark.slow
 

@@ -11,21 +11,9 @@ import opentimelineio as otio
 import pytest
 
 from tests.e2e.conftest import Run
+from tests.helpers import artifact_hashes, records
 
 pytestmark = pytest.mark.slow
-
-
-def _receipts(project: Path) -> list[dict[str, object]]:
-    lines = (project / "receipts.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
-def _artifact_hashes(project: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in (project / "artifacts").rglob("*")
-        if p.is_file() and not p.name.endswith(".json")
-    }
 
 
 def test_run_makes_a_cut_and_timeline(recoil_cli: Run, small_project: Path) -> None:
@@ -62,7 +50,7 @@ def test_every_artifact_has_a_sidecar_and_one_receipt_per_dispatch(
 ) -> None:
     """SPEC 3/4: one receipt per dispatch; each sidecar's prompt_sha256 hashes its prompt."""
     assert recoil_cli("run", str(small_project)).returncode == 0
-    receipts = [r for r in _receipts(small_project) if r["kind"] == "receipt"]
+    receipts = records(small_project, "receipt")
     # 2 beats x 2 takes: keyframe + video each, audio for the one with dialogue.
     assert len(receipts) == 2 * 2 + 2 * 2 + 2
     assert len({r["receipt_id"] for r in receipts}) == len(receipts)
@@ -86,7 +74,7 @@ def test_two_fresh_runs_give_identical_artifacts(recoil_cli: Run, tmp_path: Path
         )
         result = recoil_cli("run", name, timeout=300)
         assert result.returncode == 0, result.stderr
-    assert _artifact_hashes(tmp_path / "a") == _artifact_hashes(tmp_path / "b")
+    assert artifact_hashes(tmp_path / "a") == artifact_hashes(tmp_path / "b")
     cut_a = (tmp_path / "a" / "exports" / "cut.mp4").read_bytes()
     assert cut_a == (tmp_path / "b" / "exports" / "cut.mp4").read_bytes()
 
@@ -94,10 +82,10 @@ def test_two_fresh_runs_give_identical_artifacts(recoil_cli: Run, tmp_path: Path
 def test_second_run_generates_nothing(recoil_cli: Run, small_project: Path) -> None:
     """SPEC 7: a finished project reruns without a single new dispatch."""
     assert recoil_cli("run", str(small_project)).returncode == 0
-    before = _receipts(small_project)
+    before = records(small_project)
     again = recoil_cli("run", str(small_project))
     assert again.returncode == 0, again.stderr
-    assert _receipts(small_project) == before
+    assert records(small_project) == before
     assert "0 succeeded" in again.stdout
 
 
@@ -120,44 +108,22 @@ def test_init_then_run_the_example(recoil_cli: Run, tmp_path: Path) -> None:
     assert recoil_cli("init", "demo").returncode == 2  # never overwrites a project
 
 
+SMALL = ("--param", "seed=3", "--param", "width=160", "--param", "height=90")
+LIGHTHOUSE = ("dispatch", "keyframe", "--prompt", "a lighthouse", "--project", "p", *SMALL)
+"""``recoil dispatch`` of one small keyframe into the project ``p``."""
+
+
 def test_dispatch_command_prints_artifact_and_receipt(recoil_cli: Run, tmp_path: Path) -> None:
     """SPEC 12: ``recoil dispatch`` runs one generation; --json prints the receipt."""
     (tmp_path / "p").mkdir()
-    result = recoil_cli(
-        "dispatch",
-        "keyframe",
-        "--prompt",
-        "a lighthouse",
-        "--project",
-        "p",
-        "--json",
-        "--param",
-        "seed=3",
-        "--param",
-        "width=160",
-        "--param",
-        "height=90",
-    )
+    result = recoil_cli(*LIGHTHOUSE, "--json")
     assert result.returncode == 0, result.stderr
     receipt = json.loads(result.stdout)
     assert receipt["status"] == "succeeded"
     assert receipt["provider"] == "previz"
     # Recorded relative to the project folder, so that the folder can move.
     assert (tmp_path / "p" / receipt["artifacts"]["image"]["path"]).is_file()
-    plain = recoil_cli(
-        "dispatch",
-        "keyframe",
-        "--prompt",
-        "a lighthouse",
-        "--project",
-        "p",
-        "--param",
-        "seed=3",
-        "--param",
-        "width=160",
-        "--param",
-        "height=90",
-    )
+    plain = recoil_cli(*LIGHTHOUSE)
     assert plain.returncode == 0
     assert "(cached)" in plain.stdout
 

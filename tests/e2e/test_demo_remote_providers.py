@@ -20,7 +20,8 @@ import opentimelineio as otio
 import pytest
 import yaml
 
-from tests.e2e.remote import KEYS, REMOTE, Server, environment, leaks, recoil, records, start_server
+from tests.e2e.remote import KEYS, REMOTE, Server, environment, leaks, start_server
+from tests.helpers import ANA_WAITS, recoil, records, shotlist, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +95,7 @@ def test_the_demo_runs_end_to_end(server: Server, tmp_path: Path) -> None:
     assert [c.metadata["recoil"]["beat_id"] for c in clips] == [b for b, _, _ in beats]
     assert all(c.media_reference.target_url.endswith(".mp4") for c in clips)
 
-    receipts = [r for r in records(project) if r["kind"] == "receipt"]
+    receipts = records(project, "receipt")
     assert {r["provider"] for r in receipts} == {server.provider}
     assert {r["status"] for r in receipts} == {"succeeded"}
     for receipt in receipts:
@@ -108,17 +109,7 @@ def test_the_demo_runs_end_to_end(server: Server, tmp_path: Path) -> None:
     assert leaks(tmp_path, result.stdout, result.stderr) == []
 
 
-TINY = """\
-version: 1
-project: {title: Tiny, resolution: 160x90, fps: 12, takes_per_beat: 1, seed: 3}
-characters:
-  ana: {name: Ana, description: a woman in a red coat, voice: en-us}
-scenes:
-  - id: one
-    beats:
-      - {id: a, action: Ana waits, characters: [ana], duration: 1,
-         dialogue: [{character: ana, text: "Still here."}]}
-"""
+TINY = shotlist({"one": [ANA_WAITS]}, title="Tiny", takes_per_beat=1, seed=3)
 
 
 @pytest.mark.parametrize("provider", ["fal", "replicate"])
@@ -126,9 +117,7 @@ def test_a_failing_run_leaks_no_key(provider: str, tmp_path: Path) -> None:
     """SPEC 3: a key the server echoes back in its errors appears in no file or message."""
     server = start_server(provider)
     try:
-        project = tmp_path / "tiny"
-        project.mkdir()
-        (project / "shotlist.yaml").write_text(TINY)
+        project = write_project(tmp_path / "tiny", TINY)
         server.configure(project, extra="[run]\nretries = 0\n")
         control = server.control
         if provider == "fal":
@@ -146,7 +135,7 @@ def test_a_failing_run_leaks_no_key(provider: str, tmp_path: Path) -> None:
         result = recoil(
             "run", "tiny", "--provider", provider, cwd=tmp_path, env=environment(tmp_path)
         )
-        receipts = [r for r in records(project) if r["kind"] == "receipt"]
+        receipts = records(project, "receipt")
     finally:
         server.stop()
     assert result.returncode == 1, result.stdout + result.stderr

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Run
+from tests.helpers import artifact_hashes, records
 
 pytest.importorskip("ray", reason="the Ray backend needs the ray extra: pip install recoil[ray]")
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-
-
-def _artifacts(project: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in (project / "artifacts").rglob("*")
-        if p.is_file() and p.suffix != ".json"
-    }
 
 
 def test_demo_on_ray_matches_local(recoil_cli: Run, tmp_path: Path) -> None:
@@ -32,7 +23,6 @@ def test_demo_on_ray_matches_local(recoil_cli: Run, tmp_path: Path) -> None:
     assert local.returncode == 0, local.stderr
     on_ray = recoil_cli("run", "onray", "--ray", timeout=300)
     assert on_ray.returncode == 0, on_ray.stderr
-    assert _artifacts(tmp_path / "onray") == _artifacts(tmp_path / "local")
-    lines = (tmp_path / "onray" / "receipts.jsonl").read_text().splitlines()
-    receipts = [r for r in map(json.loads, lines) if r["kind"] == "receipt"]
-    assert len(receipts) == 26  # 5 beats x 2 takes: keyframe + video, audio for 3 beats
+    assert artifact_hashes(tmp_path / "onray") == artifact_hashes(tmp_path / "local")
+    # 5 beats x 2 takes: keyframe + video, audio for 3 beats.
+    assert len(records(tmp_path / "onray", "receipt")) == 26

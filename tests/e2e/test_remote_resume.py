@@ -10,29 +10,30 @@ distinct request, and the run finishes with a primary take for every beat.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.remote import Server, environment, leaks, recoil, records, start_server
+from tests.e2e.remote import Server, environment, leaks, start_server
+from tests.helpers import (
+    ANA_WAITS,
+    beat,
+    recoil,
+    records,
+    shotlist,
+    start_recoil,
+    wait_until,
+    write_project,
+)
 
 pytestmark = pytest.mark.slow
 
-SHOTLIST = """\
-version: 1
-project: {title: Resume, resolution: 160x90, fps: 12, takes_per_beat: 1, seed: 5}
-characters:
-  ana: {name: Ana, description: a woman in a red coat, voice: en-us}
-scenes:
-  - id: one
-    beats:
-      - {id: a, action: Ana waits, characters: [ana], duration: 1,
-         dialogue: [{character: ana, text: "Still here."}]}
-      - {id: b, action: Ana turns away, duration: 1}
-"""
+SHOTLIST = shotlist(
+    {"one": [ANA_WAITS, beat("b", "Ana turns away")]},
+    title="Resume",
+    takes_per_beat=1,
+    seed=5,
+)
 FIRST_WAVE = 3
 """Steps with no dependency: two keyframes and one line of dialogue."""
 STEPS = 5
@@ -44,23 +45,24 @@ def _kill_after_submits(project: Path, env: dict[str, str], server: Server) -> s
 
     Returns the ids of the jobs that were in flight at the kill.
     """
-    command = [sys.executable, "-m", "recoil", "run", str(project), "--provider", server.provider]
     log = project.parent / "first-run.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + 30
-            submitted: list[dict[str, object]] = []
-            while time.monotonic() < deadline and process.poll() is None:
-                submitted = [r for r in records(project) if r["kind"] == "submitted"]
-                if len(submitted) >= FIRST_WAVE and server.control.submits == len(submitted):
-                    break
-                time.sleep(0.01)
-        finally:
-            process.kill()
-            process.wait()
+    process = start_recoil(
+        "run", str(project), "--provider", server.provider, cwd=project.parent, env=env, output=log
+    )
+
+    def first_wave_sent() -> list[dict[str, object]]:
+        assert process.poll() is None, log.read_text()
+        submitted = records(project, "submitted")
+        sent = len(submitted) >= FIRST_WAVE and server.control.submits == len(submitted)
+        return submitted if sent else []
+
+    try:
+        submitted = wait_until(first_wave_sent, what="the first wave's submitted records")
+    finally:
+        process.kill()
+        process.wait()
     assert len(submitted) == FIRST_WAVE, log.read_text()
-    done = {r.get("job_id") for r in records(project) if r["kind"] == "receipt"}
+    done = {r.get("job_id") for r in records(project, "receipt")}
     in_flight = {str(r["job_id"]) for r in submitted} - done
     assert in_flight, "every job finished before the kill; make the server slower"
     return in_flight
@@ -73,9 +75,7 @@ def test_a_killed_run_polls_its_jobs_instead_of_submitting_again(
     server = start_server(provider)
     server.control.queue_s = server.control.run_s = 0.6
     try:
-        project = tmp_path / "resume"
-        project.mkdir()
-        (project / "shotlist.yaml").write_text(SHOTLIST)
+        project = write_project(tmp_path / "resume", SHOTLIST)
         server.configure(project)
         env = environment(tmp_path)
         in_flight = _kill_after_submits(project, env, server)
@@ -90,7 +90,7 @@ def test_a_killed_run_polls_its_jobs_instead_of_submitting_again(
     finally:
         server.stop()
 
-    receipts = [r for r in records(project) if r["kind"] == "receipt"]
+    receipts = records(project, "receipt")
     assert len(receipts) == STEPS
     assert {r["status"] for r in receipts} == {"succeeded"}
     assert {r["provider"] for r in receipts} == {provider}

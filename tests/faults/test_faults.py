@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,29 +26,28 @@ from typing import Any
 import pytest
 
 from recoil.store.lock import ProjectLock
-from tests.e2e.remote import KEYS, environment, recoil, start_server
+from tests.e2e.remote import KEYS, Server, environment, start_server
+from tests.helpers import (
+    ANA_WAITS,
+    beat,
+    log_lines,
+    recoil,
+    records,
+    shotlist,
+    start_recoil,
+    wait_until,
+    write_project,
+)
 
 pytestmark = pytest.mark.slow
 
-SHOTLIST = """\
-version: 1
-project:
-  title: Faults
-  provider: previz
-  resolution: 160x90
-  fps: 12
-  takes_per_beat: 2
-  seed: 5
-characters:
-  ana: {name: Ana, description: a woman in a red coat, voice: en-us}
-scenes:
-  - id: one
-    beats:
-      - {id: a, action: Ana waits, characters: [ana], duration: 1,
-         dialogue: [{character: ana, text: "Still here."}]}
-      - {id: b, action: Ana turns, duration: 1}
-      - {id: c, action: Ana runs, duration: 1}
-"""
+
+def _shotlist(provider: str) -> str:
+    """Three beats, two takes each; Ana speaks in the first."""
+    beats = [ANA_WAITS, beat("b", "Ana turns"), beat("c", "Ana runs")]
+    return shotlist({"one": beats}, title="Faults", provider=provider, takes_per_beat=2, seed=5)
+
+
 STEPS = 2 * (3 + 2 + 2)  # two takes of: a (keyframe, video, audio), b and c (keyframe, video)
 LOCK = ".recoil-lock"
 
@@ -67,34 +65,22 @@ def env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project folder with a three-beat previz shot list."""
-    folder = tmp_path / "film"
-    folder.mkdir()
-    (folder / "shotlist.yaml").write_text(SHOTLIST)
-    return folder
+    return write_project(tmp_path / "film", _shotlist("previz"))
 
 
-def start(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "recoil", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def records(project: Path, kind: str = "receipt") -> list[dict[str, Any]]:
-    data = (project / "receipts.jsonl").read_bytes()
-    lines = data[: data.rfind(b"\n") + 1].splitlines()
-    return [r for r in map(json.loads, lines) if r.get("kind", "receipt") == kind]
+def on_fal(project: Path) -> Server:
+    """Start a loopback fal server and make it the project's provider, for every modality."""
+    server = start_server("fal")
+    (project / "shotlist.yaml").write_text(_shotlist("fal"))
+    server.configure(project)
+    return server
 
 
 def generated(project: Path) -> Counter[str]:
     """How many times each request was generated (succeeded, not served from the cache)."""
     return Counter(
         r["request_sha256"]
-        for r in records(project)
+        for r in records(project, "receipt")
         if r["status"] == "succeeded" and not r.get("cached")
     )
 
@@ -114,17 +100,15 @@ def one_error_line(text: str) -> str:
     return lines[0]
 
 
-def wait_for_lock(project: Path, run: subprocess.Popen[str], timeout: float = 60) -> None:
+def wait_for_lock(project: Path, run: subprocess.Popen[str]) -> None:
     """Until the run holds the project (its pid in the lock file) and has sent something."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def taken() -> bool:
         assert run.poll() is None, run.communicate()
         held = (project / LOCK).read_text() if (project / LOCK).exists() else ""
-        log = project / "receipts.jsonl"
-        if str(run.pid) in held and log.exists() and log.stat().st_size > 0:
-            return
-        time.sleep(0.02)
-    raise AssertionError("the run never took the project")
+        return str(run.pid) in held and log_lines(project) > 0
+
+    wait_until(taken, what="the run to take the project")
 
 
 def children(pid: int) -> set[int]:
@@ -168,25 +152,33 @@ def database(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[st
 def test_a_second_run_is_refused_and_nothing_is_paid_twice(
     project: Path, env: dict[str, str], database: str
 ) -> None:
-    first = start("run", str(project), cwd=project.parent, env=env)
-    wait_for_lock(project, first)
-    second = recoil("run", str(project), cwd=project.parent, env=env)
-    queued = recoil("retake", str(project), "c", cwd=project.parent, env=env)  # allowed
-    _, err = first.communicate(timeout=180)
+    server = on_fal(project)
+    server.control.queue_s = 3600  # the first run's jobs wait in the queue until let go
+    try:
+        first = start_recoil("run", str(project), cwd=project.parent, env=env)
+        wait_for_lock(project, first)
+        wait_until(lambda: records(project, "submitted"), what="the first run's submits")
+        second = recoil("run", str(project), cwd=project.parent, env=env)
+        queued = recoil("retake", str(project), "c", cwd=project.parent, env=env)  # allowed
+        server.control.queue_s = 0
+        _, err = first.communicate(timeout=180)
 
-    assert second.returncode == 75, second.stderr
-    line = one_error_line(second.stderr)
-    assert "busy" in line and f"pid {first.pid}" in line and "recoil run" in line
-    assert first.returncode == 0, err
-    counts = generated(project)
-    assert len(counts) == STEPS and set(counts.values()) == {1}
-    assert queued.returncode == 0, queued.stderr
-    # The lock died with its holder: the next run takes the project at once, and runs
-    # only the take queued meanwhile.
-    again = recoil("run", str(project), cwd=project.parent, env=env)
-    assert again.returncode == 0, again.stderr
-    assert "running 2 steps" in again.stderr
-    assert len(generated(project)) == STEPS + 2 and set(generated(project).values()) == {1}
+        assert second.returncode == 75, second.stderr
+        line = one_error_line(second.stderr)
+        assert "busy" in line and f"pid {first.pid}" in line and "recoil run" in line
+        assert first.returncode == 0, err
+        counts = generated(project)
+        assert len(counts) == STEPS and set(counts.values()) == {1}
+        assert queued.returncode == 0, queued.stderr
+        # The lock died with its holder: the next run takes the project at once, and runs
+        # only the take queued meanwhile.
+        again = recoil("run", str(project), cwd=project.parent, env=env)
+        assert again.returncode == 0, again.stderr
+        assert "running 2 steps" in again.stderr
+        assert len(generated(project)) == STEPS + 2 and set(generated(project).values()) == {1}
+        assert server.control.submits == STEPS + 2 and set(server.requests().values()) == {1}
+    finally:
+        server.stop()
 
 
 def test_an_export_waits_for_no_one_while_a_writer_holds_the_project(
@@ -202,17 +194,19 @@ def test_an_export_waits_for_no_one_while_a_writer_holds_the_project(
 
 
 def test_kill_9_leaves_no_lock_and_no_process_behind(project: Path, env: dict[str, str]) -> None:
-    run = start("run", str(project), cwd=project.parent, env=env)
+    run = start_recoil("run", str(project), cwd=project.parent, env=env)
     wait_for_lock(project, run)
-    time.sleep(0.3)  # rendering: previz workers are up
-    workers = children(run.pid)
-    assert workers, "the run should render in worker processes"
+
+    def rendering() -> set[int]:
+        assert run.poll() is None, "the run ended before it was killed"
+        return children(run.pid) if records(project, "receipt") else set()
+
+    # A render has come back from a worker process, and the rest are under way.
+    workers = wait_until(rendering, what="the run to render in worker processes")
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
-    deadline = time.monotonic() + 10
-    while alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(workers), f"left behind: {alive(workers)}"
+    assert run.returncode == -signal.SIGKILL
+    wait_until(lambda: not alive(workers), what=f"the workers {sorted(workers)} to end")
 
     resumed = recoil("run", str(project), cwd=project.parent, env=env)
     assert resumed.returncode == 0, resumed.stderr
@@ -265,7 +259,7 @@ def _primary_video(project: Path, env: dict[str, str]) -> Path:
     beat = status(project, env)[1]
     receipts = [
         r
-        for r in records(project)
+        for r in records(project, "receipt")
         if r["provenance"].get("take_id") == beat["primary_take_id"] and r["modality"] == "video"
     ]
     return project / receipts[-1]["artifacts"]["video"]["path"]
@@ -338,22 +332,19 @@ def test_a_deleted_store_keeps_every_review_decision(project: Path, env: dict[st
 def test_a_fixed_provider_config_retries_only_what_failed(
     project: Path, env: dict[str, str]
 ) -> None:
-    server = start_server("fal")
+    server = on_fal(project)
     try:
-        shotlist = project / "shotlist.yaml"
-        shotlist.write_text(SHOTLIST.replace("provider: previz", "provider: fal"))
-        base = (
-            f'[providers.fal]\nbase_url = "{server.url}"\n\n[providers.fal.models]\n'
-            'keyframe = "fal-ai/flux/dev"\naudio = "fal-ai/elevenlabs/tts/multilingual-v2"\n'
-        )
         settings = project / "recoil.toml"
-        settings.write_text(base + 'video = "no-such-model"\n')
+        fixed_settings = settings.read_text()
+        settings.write_text(
+            re.sub(r'(?m)^video = ".*"$', 'video = "no-such-model"', fixed_settings)
+        )
         failed = recoil("run", str(project), cwd=project.parent, env=env)
         assert failed.returncode == 1
         assert "failed: a-t01/video:" in failed.stderr and "no-such-model" in failed.stderr
         submits = server.control.submits
 
-        settings.write_text(base + 'video = "fal-ai/kling-video/v1/standard/image-to-video"\n')
+        settings.write_text(fixed_settings)
         fixed = recoil("run", str(project), cwd=project.parent, env=env)
         assert fixed.returncode == 0, fixed.stderr
         assert "running 6 steps" in fixed.stderr  # the six videos; keyframes and audio kept

@@ -15,9 +15,10 @@ from PIL import Image
 
 from recoil.errors import ConfigError, PayloadError, ProviderError
 from recoil.model.provider_config import ProviderConfig
-from recoil.model.requests import KeyframeRequest, Request, VideoRequest
+from recoil.model.requests import KeyframeRequest, VideoRequest
 from recoil.providers.base import Job, JobState, JobStatus
 from recoil.providers.comfyui.provider import ComfyUIProvider
+from tests.helpers import run_job, submit_and_close, until_done
 from tests.providers.servers import comfyui
 from tests.providers.servers.comfyui import ComfyControl
 
@@ -107,22 +108,6 @@ def _provider(url: str | list[str], project: Path, **extra: Any) -> ComfyUIProvi
     return ComfyUIProvider(ProviderConfig(options=options))
 
 
-async def _wait(provider: ComfyUIProvider, job: Job) -> JobState:
-    async with asyncio.timeout(10):
-        state = await provider.check(job)
-        while not state.status.done:
-            await asyncio.sleep(0.01)
-            state = await provider.check(job)
-    return state
-
-
-async def _run(provider: ComfyUIProvider, request: Request) -> JobState:
-    try:
-        return await _wait(provider, await provider.submit(request, uuid.uuid4().hex))
-    finally:
-        await provider.aclose()
-
-
 def test_a_user_exported_workflow_runs_end_to_end(
     server: tuple[str, ComfyControl], project: Path
 ) -> None:
@@ -138,7 +123,7 @@ def test_a_user_exported_workflow_runs_end_to_end(
     )
     provider.validate(request)
     assert provider.model_for(request) == "keyframe"
-    state = asyncio.run(_run(provider, request))
+    state = asyncio.run(run_job(provider, request))[1]
     assert state.status is JobStatus.SUCCEEDED
     [output] = state.outputs
     assert (output.name, output.mime) == ("image", "image/png")
@@ -158,7 +143,7 @@ def test_progress_comes_from_the_websocket_not_history_polls(
 ) -> None:
     url, control = server
     control.latency_s = 0.2
-    state = asyncio.run(_run(_provider(url, project), KeyframeRequest(prompt="p", seed=1)))
+    state = asyncio.run(run_job(_provider(url, project), KeyframeRequest(prompt="p", seed=1)))[1]
     assert state.status is JobStatus.SUCCEEDED
     assert control.count("GET", "/history/") == 1  # once, for the outputs
     assert control.count("GET", "/queue") == 0
@@ -184,7 +169,7 @@ def test_a_new_process_checks_the_job_over_http(
         try:
             queued = await provider.check(job)
             control.release()
-            return queued, await _wait(provider, job)
+            return queued, await until_done(provider, job)
         finally:
             await provider.aclose()
 
@@ -192,6 +177,27 @@ def test_a_new_process_checks_the_job_over_http(
     assert queued.status is JobStatus.QUEUED
     assert state.status is JobStatus.SUCCEEDED
     assert control.submits == 1
+
+
+def test_a_queue_answer_that_is_not_json_is_a_retryable_provider_error(
+    server: tuple[str, ComfyControl], project: Path
+) -> None:
+    url, control = server
+    control.hold = True
+    control.garbled_queue = True
+
+    async def scenario() -> JobState:
+        job = await submit_and_close(_provider(url, project), KeyframeRequest(prompt="p", seed=1))
+        provider = _provider(url, project)  # a new process: no websocket knows the prompt
+        try:
+            return await provider.check(job)
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(ProviderError, match="/queue answer that is not a JSON object") as caught:
+        asyncio.run(scenario())
+    assert caught.value.retryable
+    control.release()
 
 
 def test_a_job_the_restarted_server_forgot_is_lost_and_retryable(
@@ -225,7 +231,7 @@ def test_missing_checkpoint_is_one_clear_permanent_error(
     provider = _provider(url, project)
     provider.templates["keyframe"].workflow["4"]["inputs"]["ckpt_name"] = "missing.safetensors"
     with pytest.raises(ProviderError) as info:
-        asyncio.run(_run(provider, KeyframeRequest(prompt="p")))
+        asyncio.run(run_job(provider, KeyframeRequest(prompt="p")))
     message = str(info.value)
     assert info.value.retryable is False
     assert (
@@ -240,14 +246,14 @@ def test_unknown_node_class_is_reported(server: tuple[str, ComfyControl], projec
     provider = _provider(url, project)
     provider.templates["keyframe"].workflow["8"]["class_type"] = "VAEDecodeTiledFancy"
     with pytest.raises(ProviderError, match="VAEDecodeTiledFancy does not exist") as info:
-        asyncio.run(_run(provider, KeyframeRequest(prompt="p")))
+        asyncio.run(run_job(provider, KeyframeRequest(prompt="p")))
     assert info.value.error_type == "invalid_prompt"
 
 
 def test_execution_error_names_the_node(server: tuple[str, ComfyControl], project: Path) -> None:
     url, control = server
     control.fail_node = "3"
-    state = asyncio.run(_run(_provider(url, project), KeyframeRequest(prompt="p")))
+    state = asyncio.run(run_job(_provider(url, project), KeyframeRequest(prompt="p")))[1]
     assert state.status is JobStatus.FAILED
     assert state.error is not None and not state.error.retryable
     assert "node 3 (KSampler) failed while running: RuntimeError: mat1 and mat2" in str(state.error)
@@ -268,7 +274,7 @@ def test_http_errors_on_submit_map_to_provider_errors(
     url, control = server
     control.script("POST", "/prompt", status=status, headers=headers, body={"error": "nope"})
     with pytest.raises(ProviderError) as info:
-        asyncio.run(_run(_provider(url, project), KeyframeRequest(prompt="p")))
+        asyncio.run(run_job(_provider(url, project), KeyframeRequest(prompt="p")))
     assert info.value.retryable is retryable
     assert info.value.retry_after_s == retry_after
     assert info.value.provider_status == str(status)
@@ -279,7 +285,7 @@ def test_dropped_connection_after_submit_finds_the_prompt(
 ) -> None:
     url, control = server
     control.script("POST", "/prompt", process=True, drop=True)
-    state = asyncio.run(_run(_provider(url, project), KeyframeRequest(prompt="p", seed=2)))
+    state = asyncio.run(run_job(_provider(url, project), KeyframeRequest(prompt="p", seed=2)))[1]
     assert state.status is JobStatus.SUCCEEDED
     assert control.submits == 1
 
@@ -290,7 +296,7 @@ def test_dropped_connection_before_the_server_took_it_is_an_unknown_outcome(
     url, control = server
     control.script("POST", "/prompt", drop=True)
     with pytest.raises(ProviderError) as info:
-        asyncio.run(_run(_provider(url, project), KeyframeRequest(prompt="p")))
+        asyncio.run(run_job(_provider(url, project), KeyframeRequest(prompt="p")))
     assert info.value.unknown_outcome and not info.value.retryable
     assert "not sent again" in str(info.value)
     assert control.submits == 1
@@ -308,7 +314,7 @@ def test_cancel_deletes_from_the_queue_and_interrupts(
             job = await provider.submit(KeyframeRequest(prompt="p"), uuid.uuid4().hex)
             await provider.cancel(job)
             control.release()
-            return await _wait(provider, job)
+            return await until_done(provider, job)
         finally:
             await provider.aclose()
 
@@ -361,7 +367,7 @@ def test_an_input_image_is_uploaded_and_bound(
     }
     options = {"servers": [url], "project_dir": str(tmp_path), "templates": templates}
     request = KeyframeRequest(prompt="p", image=str(init), strength=0.4)
-    state = asyncio.run(_run(ComfyUIProvider(ProviderConfig(options=options)), request))
+    state = asyncio.run(run_job(ComfyUIProvider(ProviderConfig(options=options)), request))[1]
     assert state.status is JobStatus.SUCCEEDED
     assert control.uploads["init.png"] == init.read_bytes()
     [entry] = control.history.values()
@@ -389,7 +395,7 @@ def test_a_video_template_returns_the_animated_file(
     }
     options = {"servers": [url], "project_dir": str(tmp_path), "templates": templates}
     request = VideoRequest(prompt="p", fps=8, duration_s=0.5, width=32, height=32)
-    state = asyncio.run(_run(ComfyUIProvider(ProviderConfig(options=options)), request))
+    state = asyncio.run(run_job(ComfyUIProvider(ProviderConfig(options=options)), request))[1]
     [output] = state.outputs
     assert (output.name, output.mime) == ("video", "image/webp")
     assert Image.open(io.BytesIO(output.data)).n_frames == 4
@@ -477,7 +483,7 @@ def test_the_builtin_template_needs_no_configuration(server: tuple[str, ComfyCon
     url, control = server
     provider = ComfyUIProvider(ProviderConfig(options={"servers": [url]}))
     request = KeyframeRequest(prompt="p", width=64, height=64, params={"checkpoint": CKPT})
-    state = asyncio.run(_run(provider, request))
+    state = asyncio.run(run_job(provider, request))[1]
     assert state.status is JobStatus.SUCCEEDED
     [entry] = control.history.values()
     assert entry["prompt"][2]["4"]["inputs"]["ckpt_name"] == CKPT
@@ -513,7 +519,7 @@ def test_after_a_crash_find_looks_the_prompt_up_on_every_server(
                 first_control.release()
                 second_control.release()
                 assert found is not None
-                return found, never_sent, await _wait(provider, found)
+                return found, never_sent, await until_done(provider, found)
             finally:
                 await provider.aclose()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,11 @@ from PIL import Image
 
 from recoil.media.probe import probe
 from recoil.model.provider_config import ProviderConfig
-from recoil.model.requests import AudioRequest, KeyframeRequest, Request, VideoRequest
-from recoil.providers.base import JobState, JobStatus
+from recoil.model.requests import AudioRequest, KeyframeRequest, VideoRequest
+from recoil.providers.base import JobStatus
 from recoil.providers.comfyui.binding import load_templates, select_template
 from recoil.providers.comfyui.provider import ComfyUIProvider
+from tests.helpers import run_job
 from tests.providers.servers import comfyui
 from tests.providers.servers.comfyui import ComfyControl
 
@@ -50,19 +50,6 @@ def keyframe(tmp_path: Path) -> Path:
     path = tmp_path / "keyframe.png"
     Image.new("RGB", (160, 90), (200, 40, 40)).save(path)
     return path
-
-
-async def _run(provider: ComfyUIProvider, request: Request) -> JobState:
-    try:
-        job = await provider.submit(request, uuid.uuid4().hex)
-        async with asyncio.timeout(10):
-            state = await provider.check(job)
-            while not state.status.done:
-                await asyncio.sleep(0.01)
-                state = await provider.check(job)
-        return state
-    finally:
-        await provider.aclose()
 
 
 def test_the_input_image_picks_the_keyframe_template(keyframe: Path) -> None:
@@ -96,7 +83,7 @@ def test_image_to_video_saves_an_h264_mp4_from_the_keyframe(
         prompt="she turns", image=str(keyframe), width=160, height=90, fps=24, duration_s=2.5
     )
     provider = ComfyUIProvider(ProviderConfig(options=_options(url)))
-    state = asyncio.run(_run(provider, request))
+    state = asyncio.run(run_job(provider, request))[1]
     assert state.status is JobStatus.SUCCEEDED, state.error
     [output] = state.outputs
     assert (output.name, output.mime) == ("video", "video/mp4")
@@ -119,7 +106,7 @@ def test_a_tts_custom_node_saves_flac_speech(server: tuple[str, ComfyControl]) -
     url, control = server
     request = AudioRequest(prompt="Last train left an hour ago.", voice="en-us+m3", seed=4)
     provider = ComfyUIProvider(ProviderConfig(options=_options(url)))
-    state = asyncio.run(_run(provider, request))
+    state = asyncio.run(run_job(provider, request))[1]
     assert state.status is JobStatus.SUCCEEDED, state.error
     [output] = state.outputs
     assert (output.name, output.mime) == ("audio", "audio/flac")

@@ -18,6 +18,7 @@ from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import AudioRequest, KeyframeRequest, Request, VideoRequest
 from recoil.providers.base import Job, JobState, JobStatus
 from recoil.providers.fal import FalProvider
+from tests.helpers import run_job, until_done
 from tests.providers.servers import fal
 from tests.providers.servers.fal import FalControl
 
@@ -41,22 +42,9 @@ def _provider(url: str, **options: Any) -> FalProvider:
     return FalProvider(config)
 
 
-async def _run(provider: FalProvider, request: Request) -> tuple[Job, JobState]:
-    try:
-        job = await provider.submit(request, uuid.uuid4().hex)
-        async with asyncio.timeout(10):
-            state = await provider.check(job)
-            while not state.status.done:
-                await asyncio.sleep(0.01)
-                state = await provider.check(job)
-        return job, state
-    finally:
-        await provider.aclose()
-
-
 def _error(provider: FalProvider, request: Request) -> ProviderError:
     with pytest.raises(ProviderError) as info:
-        asyncio.run(_run(provider, request))
+        asyncio.run(run_job(provider, request))
     return info.value
 
 
@@ -64,7 +52,7 @@ def test_keyframe_runs_and_costs_billable_units(server: tuple[str, FalControl]) 
     url, control = server
     control.billable_units = "2"
     request = KeyframeRequest(prompt="a fox", seed=9, width=80, height=48, steps=4)
-    job, state = asyncio.run(_run(_provider(url), request))
+    job, state = asyncio.run(run_job(_provider(url), request))
     assert state.status is JobStatus.SUCCEEDED
     [output] = state.outputs
     assert (output.name, output.mime) == ("image", "image/png")
@@ -88,7 +76,7 @@ def test_params_merge_over_the_input_and_images_go_as_data_uris(
     request = VideoRequest(
         prompt="she turns", image=str(frame), params={"duration": "5", "seed": None}
     )
-    _, state = asyncio.run(_run(_provider(url), request))
+    _, state = asyncio.run(run_job(_provider(url), request))
     assert state.outputs[0].mime == "video/mp4"
     [sent] = [j.input for j in control.jobs.values()]
     assert sent["duration"] == "5"
@@ -110,20 +98,15 @@ def test_a_restarted_process_checks_the_same_request(server: tuple[str, FalContr
 
     job = asyncio.run(submit())
     handle = json.loads(json.dumps(dict(job.handle)))
-    _, state = asyncio.run(_resume(url, Job(job_id=job.job_id, handle=handle)))
+    state = asyncio.run(_resume(url, Job(job_id=job.job_id, handle=handle)))
     assert state.status is JobStatus.SUCCEEDED
     assert control.submits == 1
 
 
-async def _resume(url: str, job: Job) -> tuple[Job, JobState]:
+async def _resume(url: str, job: Job) -> JobState:
     provider = _provider(url)
     try:
-        async with asyncio.timeout(10):
-            state = await provider.check(job)
-            while not state.status.done:
-                await asyncio.sleep(0.01)
-                state = await provider.check(job)
-        return job, state
+        return await until_done(provider, job)
     finally:
         await provider.aclose()
 
@@ -171,12 +154,12 @@ def test_a_wrong_key_is_permanent_and_never_echoed(server: tuple[str, FalControl
 def test_failed_requests_report_the_result_error(server: tuple[str, FalControl]) -> None:
     url, control = server
     control.fail_next = "validation"
-    _, state = asyncio.run(_run(_provider(url), KeyframeRequest(prompt="p")))
+    _, state = asyncio.run(run_job(_provider(url), KeyframeRequest(prompt="p")))
     assert state.status is JobStatus.FAILED
     assert state.error is not None and not state.error.retryable
     assert "HTTP 422" in str(state.error) and "field required" in str(state.error)
     control.fail_next = "runner"
-    _, state = asyncio.run(_run(_provider(url), KeyframeRequest(prompt="p")))
+    _, state = asyncio.run(run_job(_provider(url), KeyframeRequest(prompt="p")))
     assert state.error is not None and state.error.retryable
 
 
@@ -201,8 +184,9 @@ def test_a_dropped_submit_is_an_unknown_outcome_and_not_resent(
 
 def test_a_slow_answer_times_out_as_retryable(server: tuple[str, FalControl]) -> None:
     url, control = server
-    control.script("GET", "/fal-ai", delay_s=0.5)
-    error = _error(_provider(url, timeout_s=0.1), KeyframeRequest(prompt="p"))
+    # Ten times the timeout late; the timeout itself leaves the calls before it time to answer.
+    control.script("GET", "/fal-ai", delay_s=5.0)
+    error = _error(_provider(url, timeout_s=0.5), KeyframeRequest(prompt="p"))
     assert (error.retryable, error.error_type) == (True, "timeout")
 
 
@@ -237,7 +221,7 @@ def test_a_model_is_required_and_audio_sends_text(server: tuple[str, FalControl]
     with pytest.raises(PayloadError, match=r"providers.fal.models"):
         provider.validate(KeyframeRequest(prompt="p"))
     _, state = asyncio.run(
-        _run(_provider(url), AudioRequest(prompt="Hello there.", model="fal-ai/tts"))
+        run_job(_provider(url), AudioRequest(prompt="Hello there.", model="fal-ai/tts"))
     )
     assert state.outputs[0].name == "audio"
     [sent] = [j.input for j in control.jobs.values()]

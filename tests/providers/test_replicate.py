@@ -16,6 +16,7 @@ from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import KeyframeRequest, Request
 from recoil.providers.base import Job, JobState, JobStatus
 from recoil.providers.replicate import ReplicateProvider
+from tests.helpers import run_job
 from tests.providers.servers import replicate
 from tests.providers.servers.replicate import ReplicateControl
 
@@ -38,22 +39,9 @@ def _provider(url: str, **options: Any) -> ReplicateProvider:
     return ReplicateProvider(config)
 
 
-async def _run(provider: ReplicateProvider, request: Request) -> tuple[Job, JobState]:
-    try:
-        job = await provider.submit(request, uuid.uuid4().hex)
-        async with asyncio.timeout(10):
-            state = await provider.check(job)
-            while not state.status.done:
-                await asyncio.sleep(0.01)
-                state = await provider.check(job)
-        return job, state
-    finally:
-        await provider.aclose()
-
-
 def _error(provider: ReplicateProvider, request: Request) -> ProviderError:
     with pytest.raises(ProviderError) as info:
-        asyncio.run(_run(provider, request))
+        asyncio.run(run_job(provider, request))
     return info.value
 
 
@@ -61,7 +49,7 @@ def test_a_model_route_prediction_runs_and_costs_predict_time(
     server: tuple[str, ReplicateControl],
 ) -> None:
     url, control = server
-    job, state = asyncio.run(_run(_provider(url), KeyframeRequest(prompt="p", seed=4, width=32)))
+    job, state = asyncio.run(run_job(_provider(url), KeyframeRequest(prompt="p", seed=4, width=32)))
     assert state.status is JobStatus.SUCCEEDED
     assert [o.name for o in state.outputs] == ["image"]
     assert state.cost is not None and state.cost.amount == pytest.approx(control.run_s * 0.5)
@@ -77,7 +65,7 @@ def test_a_versioned_model_uses_the_predictions_route_and_lists_outputs(
     url, control = server
     control.output_count = 2
     request = KeyframeRequest(prompt="p", model="acme/painter:abc123")
-    _, state = asyncio.run(_run(_provider(url), request))
+    _, state = asyncio.run(run_job(_provider(url), request))
     assert [o.name for o in state.outputs] == ["image", "image_1"]
     [prediction] = control.predictions.values()
     assert prediction.version == "abc123"
@@ -89,7 +77,7 @@ def test_a_failed_prediction_is_permanent_and_still_costs(
 ) -> None:
     url, control = server
     control.fail_next = "CUDA error: device-side assert triggered"
-    _, state = asyncio.run(_run(_provider(url), KeyframeRequest(prompt="p")))
+    _, state = asyncio.run(run_job(_provider(url), KeyframeRequest(prompt="p")))
     assert state.status is JobStatus.FAILED
     assert state.error is not None and not state.error.retryable
     assert "device-side assert" in str(state.error)
@@ -133,7 +121,7 @@ def test_a_dropped_submit_is_found_in_the_list_not_resent(
 ) -> None:
     url, control = server
     control.script("POST", "/v1/models", process=True, drop=True)
-    job, state = asyncio.run(_run(_provider(url), KeyframeRequest(prompt="p", seed=5)))
+    job, state = asyncio.run(run_job(_provider(url), KeyframeRequest(prompt="p", seed=5)))
     assert state.status is JobStatus.SUCCEEDED
     assert control.submits == 1
     assert list(control.predictions) == [job.job_id]
@@ -202,9 +190,9 @@ def test_after_a_crash_find_pages_back_to_the_prediction(
     control.page_size = 2
     request = KeyframeRequest(prompt="p", seed=5)
     sent_us = int(time.time() * 1e6)
-    job, _ = asyncio.run(_run(_provider(url), request))
+    job, _ = asyncio.run(run_job(_provider(url), request))
     for n in range(5):  # newer predictions push it to the third page
-        asyncio.run(_run(_provider(url), KeyframeRequest(prompt=f"other {n}", seed=5)))
+        asyncio.run(run_job(_provider(url), KeyframeRequest(prompt=f"other {n}", seed=5)))
 
     async def next_run() -> tuple[Job | None, Job | None]:
         provider = _provider(url)

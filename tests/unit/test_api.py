@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import recoil
 
 REQUIRED = {
@@ -22,7 +25,19 @@ REQUIRED = {
     "UnknownModalityError",
     "PayloadError",
     "DispatchError",
+    "open_project",
+    "ProjectHandle",
+    "RunOptions",
 }
+PLUMBING = {
+    "ReceiptLog",
+    "read_records",
+    "ArtifactStore",
+    "request_sha256",
+    "Output",
+    "ProjectStore",
+}
+"""Internals: importable from their own modules, not from ``recoil``."""
 
 
 def test_all_is_sorted() -> None:
@@ -36,6 +51,25 @@ def test_all_exports_the_core_names() -> None:
     assert set(recoil.__all__) >= REQUIRED
     for name in recoil.__all__:
         assert getattr(recoil, name) is not None, name
+
+
+def test_plumbing_stays_in_its_modules() -> None:
+    """The top level lists the API a script uses; internals are not part of it."""
+    assert not PLUMBING & set(recoil.__all__)
+    for name in PLUMBING:
+        assert not hasattr(recoil, name), name
+
+
+def test_names_are_imported_on_first_use() -> None:
+    """``import recoil`` loads no submodule until a name is used (``recoil --help`` stays fast)."""
+    code = (
+        "import sys, recoil\n"
+        "assert not [m for m in sys.modules if m.startswith('recoil.')], sys.modules\n"
+        "assert callable(recoil.dispatch)  # the function, not the package of that name\n"
+        "import recoil.dispatch\n"
+        "assert callable(recoil.dispatch)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_star_import_gives_exactly_all() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from recoil.cli.app import app
+from recoil.records import codec
 
 
 @app.command("dispatch")
@@ -44,10 +45,10 @@ def dispatch_command(
         receipt = dispatch(modality, payload, context=context)
     except DispatchError as exc:
         if as_json:
-            typer.echo(json.dumps(exc.receipt.to_dict(), indent=2, sort_keys=True))
+            typer.echo(json.dumps(codec.encode(exc.receipt), indent=2, sort_keys=True))
         raise
     if as_json:
-        typer.echo(json.dumps(receipt.to_dict(), indent=2, sort_keys=True))
+        typer.echo(json.dumps(codec.encode(receipt), indent=2, sort_keys=True))
         return
     for artifact in receipt.artifacts.values():
         typer.echo(f"{artifact.name}: {project / artifact.path}")

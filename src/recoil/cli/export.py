@@ -10,7 +10,7 @@ import typer
 from recoil.cli.app import app
 
 if TYPE_CHECKING:
-    from recoil.production.run import ExportResult
+    from recoil.production.export import ExportResult
 
 
 @app.command("export")
@@ -24,7 +24,7 @@ def export_command(
     import asyncio
 
     from recoil.execution.interrupt import interruptible
-    from recoil.production.run import export_current
+    from recoil.production.export import export_current
 
     async def main() -> ExportResult:
         async with interruptible():  # SIGTERM / Ctrl-C end the export at once

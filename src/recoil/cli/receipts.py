@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from recoil.cli.app import app
+from recoil.records import codec
 
 
 @app.command("receipts")
@@ -46,7 +47,7 @@ def receipts_command(
             return
         receipts = store.receipts(run_id=run_id)
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in receipts], indent=2))
+        typer.echo(json.dumps([codec.encode(r) for r in receipts], indent=2))
         return
     for r in receipts:
         flag = " cached" if r.cached else ""

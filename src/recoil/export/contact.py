@@ -181,6 +181,7 @@ def _beat_header(beat: BeatCut) -> str:
         f'<th scope="row"><div class="beat">{e(beat.scene_id)} / {e(beat.beat_id)}</div>'
         f"<div>{e(beat.title)}</div>"
         f'<div class="meta">{e(_number(beat.duration_s))} s, {e(beat.primary_strategy)}</div>'
+        f"{_reason(beat)}"
         f"{pick}</th>"
     )
 
@@ -222,6 +223,7 @@ def _take_cell(cell: _Cell, out_dir: Path) -> str:
         f'<div><span class="take">{e(take.take_id)}</span>{badge}</div>'
         f'<div class="meta">{e(take.status)}, review: {e(take.review_status)}</div>'
         f'<div class="meta">score {_score(take.score)}, cost {_cost(take.cost)}</div>'
+        f"{_score_list(take)}"
         f'<div class="links">{"".join(links)}</div>'
         f"{f'<ul class=notes>{notes}</ul>' if notes else ''}"
         "</td>"
@@ -249,6 +251,23 @@ def _number(value: float) -> str:
 
 def _score(score: float | None) -> str:
     return "-" if score is None else f"{score:.3f}"
+
+
+def _reason(beat: BeatCut) -> str:
+    if not beat.primary_reason:
+        return ""
+    return f'<div class="meta reason">primary: {_escape(beat.primary_reason)}</div>'
+
+
+def _score_list(take: TakeMedia) -> str:
+    """Each scorer's score, lowest first: what held the take back is read first."""
+    if not take.scores:
+        return ""
+    items = "".join(
+        f"<li>{_escape(name)} {value:.2f}</li>"
+        for name, value in sorted(take.scores.items(), key=lambda item: (item[1], item[0]))
+    )
+    return f'<details class="scores"><summary>scores</summary><ul>{items}</ul></details>'
 
 
 def _cost(cost: float) -> str:
@@ -279,6 +298,8 @@ def _grid(
             (beat.title, _DIM),
             (f"{_number(beat.duration_s)} s, {beat.primary_strategy}", _DIM),
         ]
+        if beat.primary_reason:
+            label.append((f"primary: {beat.primary_reason}", _DIM))
         if beat.primary is None:
             label.append(("MISSING: no primary", _WARN))
         for line, (text, color) in enumerate(label):

@@ -7,35 +7,21 @@ an :class:`Edit` (scene order, one :class:`BeatCut` per beat, one
 over. Paths are kept as given; the exporters resolve them against the current
 directory, so pass absolute paths when in doubt.
 
-``Edit.to_dict`` carries ``kind`` and ``schema`` tags so that a saved edit can
-be read back and upgraded later.
+A saved edit is written and read back (and upgraded) by
+:mod:`recoil.records.codec`, kind ``edit``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, cast
 
 from recoil.errors import ValidationError
-from recoil.model.review import ReviewNote
-
-ReviewStatus = Literal["pending", "approved", "retake"]
-REVIEW_STATUSES: tuple[str, ...] = ("pending", "approved", "retake")
-
-EDIT_KIND = "recoil.edit"
-EDIT_SCHEMA = 1
-
-
-def _path_or_none(value: Any) -> Path | None:
-    return None if value is None else Path(value)
-
-
-def _str_or_none(value: Path | None) -> str | None:
-    return None if value is None else str(value)
+from recoil.model.review import ReviewNote, ReviewStatus
+from recoil.records import codec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,7 +35,7 @@ class TakeMedia:
     video: Path | None = None
     audio: Path | None = None
     keyframe: Path | None = None
-    review_status: ReviewStatus = "pending"
+    review_status: ReviewStatus = ReviewStatus.PENDING
     notes: tuple[ReviewNote, ...] = ()
     receipt_id: str | None = None
     """The receipt of the step that produced ``video``."""
@@ -59,6 +45,8 @@ class TakeMedia:
     prompt_sha256: str | None = None
     score: float | None = None
     """The take's aggregate eval score, if it was scored."""
+    scores: Mapping[str, float] = field(default_factory=dict)
+    """Each step's scores as ``step.scorer`` -> value in [0, 1] (``video.flicker``)."""
     cost: float = 0.0
     """What the take cost in total, in the project currency."""
 
@@ -67,56 +55,16 @@ class TakeMedia:
             raise ValidationError(
                 f"take {self.take_id!r}: take_index must be >= 0, got {self.take_index}"
             )
-        if self.review_status not in REVIEW_STATUSES:
+        try:
+            status = ReviewStatus(self.review_status)
+        except ValueError:
             raise ValidationError(
                 f"take {self.take_id!r}: review_status must be one of "
-                f"{', '.join(REVIEW_STATUSES)}, got {self.review_status!r}"
-            )
+                f"{', '.join(ReviewStatus)}, got {self.review_status!r}"
+            ) from None
+        object.__setattr__(self, "review_status", status)  # a plain string given is kept typed
         if self.cost < 0 or not math.isfinite(self.cost):
             raise ValidationError(f"take {self.take_id!r}: cost must be >= 0, got {self.cost}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {
-            "take_id": self.take_id,
-            "take_index": self.take_index,
-            "status": self.status,
-            "video": _str_or_none(self.video),
-            "audio": _str_or_none(self.audio),
-            "keyframe": _str_or_none(self.keyframe),
-            "review_status": self.review_status,
-            "notes": [note.to_dict() for note in self.notes],
-            "receipt_id": self.receipt_id,
-            "seed": self.seed,
-            "provider": self.provider,
-            "model": self.model,
-            "prompt_sha256": self.prompt_sha256,
-            "score": self.score,
-            "cost": self.cost,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TakeMedia:
-        """Inverse of :meth:`to_dict`."""
-        score = data.get("score")
-        seed = data.get("seed")
-        return cls(
-            take_id=str(data["take_id"]),
-            take_index=int(data["take_index"]),
-            status=str(data["status"]),
-            video=_path_or_none(data.get("video")),
-            audio=_path_or_none(data.get("audio")),
-            keyframe=_path_or_none(data.get("keyframe")),
-            review_status=cast(ReviewStatus, data.get("review_status", "pending")),
-            notes=tuple(ReviewNote.from_dict(n) for n in data.get("notes", ())),
-            receipt_id=data.get("receipt_id"),
-            seed=None if seed is None else int(seed),
-            provider=data.get("provider"),
-            model=data.get("model"),
-            prompt_sha256=data.get("prompt_sha256"),
-            score=None if score is None else float(score),
-            cost=float(data.get("cost", 0.0)),
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +82,8 @@ class BeatCut:
     alternates: tuple[TakeMedia, ...] = ()
     """The beat's other takes, in take order."""
     primary_strategy: str = "first_success"
+    primary_reason: str = ""
+    """Why the primary is the primary, for people (``approved``, ``best score of 3``)."""
 
     def __post_init__(self) -> None:
         where = f"beat {self.scene_id}/{self.beat_id}"
@@ -152,32 +102,6 @@ class BeatCut:
         """Every take of the beat, primary included, ordered by take index."""
         every = (*(() if self.primary is None else (self.primary,)), *self.alternates)
         return tuple(sorted(every, key=lambda take: take.take_index))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {
-            "scene_id": self.scene_id,
-            "beat_id": self.beat_id,
-            "duration_s": self.duration_s,
-            "title": self.title,
-            "primary": None if self.primary is None else self.primary.to_dict(),
-            "alternates": [take.to_dict() for take in self.alternates],
-            "primary_strategy": self.primary_strategy,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BeatCut:
-        """Inverse of :meth:`to_dict`."""
-        primary = data.get("primary")
-        return cls(
-            scene_id=str(data["scene_id"]),
-            beat_id=str(data["beat_id"]),
-            duration_s=float(data["duration_s"]),
-            title=str(data.get("title", "")),
-            primary=None if primary is None else TakeMedia.from_dict(primary),
-            alternates=tuple(TakeMedia.from_dict(t) for t in data.get("alternates", ())),
-            primary_strategy=str(data.get("primary_strategy", "first_success")),
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,34 +146,6 @@ class Edit:
         """The edit's length in frames: the sum of its beats' frames."""
         return sum(self.beat_frames(beat) for beat in self.beats)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict with ``kind`` and ``schema`` tags."""
-        return {
-            "kind": EDIT_KIND,
-            "schema": EDIT_SCHEMA,
-            "title": self.title,
-            "fps": self.fps,
-            "width": self.width,
-            "height": self.height,
-            "sample_rate": self.sample_rate,
-            "beats": [beat.to_dict() for beat in self.beats],
-        }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Edit:
-        """Inverse of :meth:`to_dict`; refuses other kinds and newer schemas."""
-        kind = data.get("kind", EDIT_KIND)
-        schema = data.get("schema", EDIT_SCHEMA)
-        if kind != EDIT_KIND or not isinstance(schema, int) or schema > EDIT_SCHEMA:
-            raise ValidationError(
-                f"not a readable edit: kind {kind!r} schema {schema!r}; this recoil reads "
-                f"{EDIT_KIND!r} up to schema {EDIT_SCHEMA}, upgrade recoil to read it"
-            )
-        return cls(
-            title=str(data["title"]),
-            fps=float(data["fps"]),
-            width=int(data["width"]),
-            height=int(data["height"]),
-            sample_rate=int(data.get("sample_rate", 48000)),
-            beats=tuple(BeatCut.from_dict(b) for b in data.get("beats", ())),
-        )
+EDIT = codec.register(codec.Kind("edit", Edit, 2, {1: codec.retag}))
+"""The ``edit`` kind: schema 1 was tagged ``"recoil.edit"``; schema 2 only retags it."""

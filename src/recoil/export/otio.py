@@ -45,6 +45,7 @@ import opentimelineio as otio
 
 from recoil.errors import StoreError, ValidationError
 from recoil.export.edit import BeatCut, Edit, TakeMedia
+from recoil.records import codec
 
 RationalTime = otio.opentime.RationalTime
 TimeRange = otio.opentime.TimeRange
@@ -196,6 +197,7 @@ def _clip_metadata(beat: BeatCut, *, missing: bool) -> dict[str, Any]:
         "duration_s": beat.duration_s,
         "missing": missing,
         "primary_strategy": beat.primary_strategy,
+        "primary_reason": beat.primary_reason,
         **{key: primary.get(key) for key in _PRIMARY_FIELDS},
         "alternates": [alternate.take_id for alternate in beat.alternates],
     }
@@ -213,6 +215,7 @@ def _take_metadata(take: TakeMedia) -> dict[str, Any]:
         "provider": take.provider,
         "model": take.model,
         "score": take.score,
+        "scores": dict(take.scores),
         "cost": take.cost,
     }
 
@@ -323,6 +326,6 @@ def _review_marker(take: TakeMedia, rate: float) -> Any | None:
     marker.metadata["recoil"] = {
         "take_id": take.take_id,
         "review_status": take.review_status,
-        "notes": [note.to_dict() for note in take.notes],
+        "notes": [codec.plain(note) for note in take.notes],
     }
     return marker

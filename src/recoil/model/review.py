@@ -6,10 +6,8 @@ succeeded and still be marked ``retake`` by a person.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from recoil.errors import ValidationError
 
@@ -35,23 +33,3 @@ class ReviewNote:
     def __post_init__(self) -> None:
         if self.frame is not None and self.frame < 0:
             raise ValidationError(f"review note frame must be >= 0, got {self.frame}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {
-            "author": self.author,
-            "text": self.text,
-            "created_at": self.created_at,
-            "frame": self.frame,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ReviewNote:
-        """Inverse of :meth:`to_dict`."""
-        frame = data.get("frame")
-        return cls(
-            author=str(data["author"]),
-            text=str(data["text"]),
-            created_at=str(data["created_at"]),
-            frame=None if frame is None else int(frame),
-        )

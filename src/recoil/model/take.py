@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from recoil.model.context import DispatchContext
     from recoil.providers.registry import Registry
 
-MODEL_SCHEMA = 1
-
 
 class TakeStatus(StrEnum):
     """Where a take stands."""
@@ -92,6 +90,7 @@ class Take:
         registry: Registry | None = None,
     ) -> Take:
         """Run the take's workflow once, then set the take's status from its steps."""
+        # Up a layer, lazily: the scheduler this thin sync wrapper runs on sits above model.
         from recoil.execution.sync import run_takes
 
         hooks = Hooks(
@@ -143,33 +142,6 @@ class Take:
                 total += weight * value
                 weight_sum += weight
         return total / weight_sum if weight_sum > 0 else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict with kind and schema tags."""
-        return {
-            "kind": "Take",
-            "schema": MODEL_SCHEMA,
-            "take_id": self.take_id,
-            "take_index": self.take_index,
-            "workflow": self.workflow.to_dict(),
-            "status": self.status.value,
-            "created_at": self.created_at,
-            "take_metadata": copy.deepcopy(self.take_metadata),
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Take:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            take_id=data["take_id"],
-            take_index=int(data["take_index"]),
-            workflow=Workflow.from_dict(data["workflow"]),
-            status=TakeStatus(data.get("status", "pending")),
-            created_at=data["created_at"],
-            take_metadata=copy.deepcopy(dict(data.get("take_metadata", {}))),
-            seed=data.get("seed"),
-        )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -265,31 +237,6 @@ class Beat:
         self.primary_take_id = chosen.take_id if chosen is not None else None
         return chosen
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict with kind and schema tags."""
-        return {
-            "kind": "Beat",
-            "schema": MODEL_SCHEMA,
-            "beat_id": self.beat_id,
-            "takes": [t.to_dict() for t in self.takes],
-            "primary_take_id": self.primary_take_id,
-            "beat_metadata": copy.deepcopy(self.beat_metadata),
-            "created_at": self.created_at,
-            "base_seed": self.base_seed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Beat:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            beat_id=data["beat_id"],
-            takes=[Take.from_dict(t) for t in data.get("takes", [])],
-            primary_take_id=data.get("primary_take_id"),
-            beat_metadata=copy.deepcopy(dict(data.get("beat_metadata", {}))),
-            created_at=data["created_at"],
-            base_seed=data.get("base_seed"),
-        )
-
 
 @dataclass(slots=True, kw_only=True)
 class Scene:
@@ -299,27 +246,6 @@ class Scene:
     beats: list[Beat] = field(default_factory=list)
     scene_metadata: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=utc_now_iso)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict with kind and schema tags."""
-        return {
-            "kind": "Scene",
-            "schema": MODEL_SCHEMA,
-            "scene_id": self.scene_id,
-            "beats": [b.to_dict() for b in self.beats],
-            "scene_metadata": copy.deepcopy(self.scene_metadata),
-            "created_at": self.created_at,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Scene:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            scene_id=data["scene_id"],
-            beats=[Beat.from_dict(b) for b in data.get("beats", [])],
-            scene_metadata=copy.deepcopy(dict(data.get("scene_metadata", {}))),
-            created_at=data["created_at"],
-        )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -343,24 +269,3 @@ class Project:
         known = [beat.beat_id for beat in self.beats()]
         hint = did_you_mean(beat_id, known) or f"; beats: {', '.join(known) or 'none'}"
         raise NotFoundError(f"project {self.name!r} has no beat {beat_id!r}{hint}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict with kind and schema tags."""
-        return {
-            "kind": "Project",
-            "schema": MODEL_SCHEMA,
-            "name": self.name,
-            "scenes": [s.to_dict() for s in self.scenes],
-            "settings": copy.deepcopy(self.settings),
-            "created_at": self.created_at,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Project:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            name=data["name"],
-            scenes=[Scene.from_dict(s) for s in data.get("scenes", [])],
-            settings=copy.deepcopy(dict(data.get("settings", {}))),
-            created_at=data["created_at"],
-        )

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from recoil.providers.registry import Registry
 
 STEP_REF = "$step"
-WORKFLOW_SCHEMA = 1
 
 
 class StepStatus(StrEnum):
@@ -62,38 +61,6 @@ class WorkflowStep:
             modality=self.modality,
             payload=copy.deepcopy(self.payload),
             depends_on=list(self.depends_on),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {
-            "step_id": self.step_id,
-            "modality": self.modality,
-            "payload": copy.deepcopy(self.payload),
-            "depends_on": list(self.depends_on),
-            "status": self.status.value,
-            "receipt": self.receipt.to_dict() if self.receipt is not None else None,
-            "error": self.error,
-            "started_us": self.started_us,
-            "finished_us": self.finished_us,
-            "attempts": self.attempts,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WorkflowStep:
-        """Inverse of :meth:`to_dict`."""
-        receipt = data.get("receipt")
-        return cls(
-            step_id=data["step_id"],
-            modality=data["modality"],
-            payload=copy.deepcopy(dict(data.get("payload", {}))),
-            depends_on=list(data.get("depends_on", [])),
-            status=StepStatus(data.get("status", "pending")),
-            receipt=Receipt.from_dict(receipt) if receipt else None,
-            error=data.get("error"),
-            started_us=data.get("started_us"),
-            finished_us=data.get("finished_us"),
-            attempts=int(data.get("attempts", 0)),
         )
 
 
@@ -180,6 +147,7 @@ class Workflow:
         A raising hook stops the run and propagates; steps not started stay
         pending.
         """
+        # Up a layer, lazily: the scheduler this thin sync wrapper runs on sits above model.
         from recoil.execution.sync import run_workflow
 
         hooks = Hooks(pre_step=pre_step, post_step=post_step, on_failure=on_failure)
@@ -192,27 +160,6 @@ class Workflow:
             workflow_id=workflow_id or new_id("wf"),
             steps=[s.reset() for s in self.steps],
             global_provenance=copy.deepcopy(self.global_provenance),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict with kind and schema tags."""
-        return {
-            "kind": "Workflow",
-            "schema": WORKFLOW_SCHEMA,
-            "workflow_id": self.workflow_id,
-            "created_at": self.created_at,
-            "global_provenance": copy.deepcopy(self.global_provenance),
-            "steps": [s.to_dict() for s in self.steps],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Workflow:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            workflow_id=data["workflow_id"],
-            created_at=data["created_at"],
-            global_provenance=copy.deepcopy(dict(data.get("global_provenance", {}))),
-            steps=[WorkflowStep.from_dict(s) for s in data["steps"]],
         )
 
 

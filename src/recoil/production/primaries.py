@@ -3,8 +3,10 @@
 Primary choice per beat, in order: a take a person approved (the latest
 approval wins, as the review records in the receipt log say); otherwise the
 project's strategy over the succeeded takes a person has not sent back for a
-retake, preferring takes of the beat's current version. ``score`` falls back
-to ``first_success`` when no take has scores yet, and says so.
+retake, preferring takes of the beat's current version. ``score`` picks the
+highest weighted aggregate (ties to the lower take index); it falls back to
+``first_success`` when no take has scores yet, and says so, and it says so
+too when succeeded takes without scores were passed over for a scored one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from recoil.errors import SelectionError
 from recoil.export import BeatCut, Edit, ReviewNote, TakeMedia
 from recoil.model.receipt import Artifact, Receipt
+from recoil.model.review import ReviewStatus
 from recoil.model.take import Beat, PrimaryStrategy, Project, Take, TakeStatus
 from recoil.production.folder import Production
 from recoil.store import ProjectStore
@@ -30,17 +33,29 @@ def reviews_of(store: ProjectStore) -> Reviews:
     return {tid: (status.value, notes) for tid, (status, notes) in store.reviews().items()}
 
 
+def score_lookup(store: ProjectStore) -> Scores:
+    """A receipt's scores: its own merged with the ``eval`` records the store indexed."""
+    evals = store.eval_scores()
+
+    def scores(receipt: Receipt) -> Mapping[str, float]:
+        extra = evals.get(receipt.receipt_id)
+        return {**receipt.eval_scores, **extra} if extra else receipt.eval_scores
+
+    return scores
+
+
 def choose_project_primaries(
     production: Production, project: Project, store: ProjectStore
 ) -> list[str]:
-    """:func:`choose_primaries` with the project's own strategy, score weights and the
-    review decisions in its store."""
+    """:func:`choose_primaries` with the project's own strategy, score weights, the
+    scores and the review decisions in its store."""
     return choose_primaries(
         project,
         production.shotlist.project.primary_strategy,
         reviews_of(store),
         approvals=store.approvals(),
         weights=production.settings.evals.weights,
+        scores=score_lookup(store),
     )
 
 
@@ -98,19 +113,39 @@ def _choose(
             view.primary_take_id = None
             view.select_primary(PrimaryStrategy.FIRST_SUCCESS)
     elif strategy is PrimaryStrategy.SCORE:
-        try:
-            if scores is None:
-                view.select_primary(strategy, weights=weights)
-            else:
-                view.select_primary(strategy, weights=weights, scores=scores)
-        except SelectionError:
-            view.select_primary(PrimaryStrategy.FIRST_SUCCESS)
-            if view.primary_take_id is not None:
-                note = f"{beat.beat_id}: no take has scores yet; chose the first success"
+        note = _choose_by_score(view, weights, scores)
     else:
         view.select_primary(strategy)
     beat.primary_take_id = view.primary_take_id
     return note
+
+
+def _choose_by_score(
+    view: Beat, weights: Mapping[str, float] | None, scores: Scores | None
+) -> str | None:
+    lookup = scores or _own_scores
+    try:
+        view.select_primary(PrimaryStrategy.SCORE, weights=weights, scores=lookup)
+    except SelectionError:
+        view.select_primary(PrimaryStrategy.FIRST_SUCCESS)
+        if view.primary_take_id is None:
+            return None
+        return f"{view.beat_id}: no take has scores yet; chose the first success (recoil score)"
+    unscored = [
+        t.take_id
+        for t in view.takes
+        if t.status is TakeStatus.SUCCEEDED and t.score(weights, lookup) is None
+    ]
+    if not unscored:
+        return None
+    return (
+        f"{view.beat_id}: chose {view.primary_take_id} by score over "
+        f"{', '.join(unscored)} (no scores yet; recoil score scores them)"
+    )
+
+
+def _own_scores(receipt: Receipt) -> Mapping[str, float]:
+    return receipt.eval_scores
 
 
 def build_edit(
@@ -140,6 +175,7 @@ def build_edit(
             }
             primary = media.get(beat.primary_take_id) if beat.primary_take_id else None
             alternates = tuple(m for tid, m in media.items() if tid != beat.primary_take_id)
+            reason = _reason(primary, alternates, strategy)
             beats.append(
                 BeatCut(
                     scene_id=scene.scene_id,
@@ -149,6 +185,7 @@ def build_edit(
                     primary=primary,
                     alternates=alternates,
                     primary_strategy=strategy,
+                    primary_reason=reason,
                 )
             )
     return Edit(
@@ -160,6 +197,20 @@ def build_edit(
     )
 
 
+def _reason(primary: TakeMedia | None, others: tuple[TakeMedia, ...], strategy: str) -> str:
+    """Why ``primary`` is the beat's primary, in a few words."""
+    if primary is None:
+        return ""
+    if primary.review_status is ReviewStatus.APPROVED:
+        return "approved"
+    if strategy == PrimaryStrategy.SCORE and primary.score is not None:
+        rivals = sum(t.score is not None for t in others if t.status == TakeStatus.SUCCEEDED)
+        return f"best score {primary.score:.3f} of {rivals + 1} scored"
+    if strategy == PrimaryStrategy.MANUAL:
+        return "chosen by hand"
+    return "first success"
+
+
 def _take_media(
     take: Take,
     reviews: Reviews,
@@ -168,6 +219,7 @@ def _take_media(
     scores: Scores | None,
 ) -> TakeMedia:
     receipts = {s.step_id: s.receipt for s in take.workflow.steps if s.receipt is not None}
+    lookup = scores or _own_scores
 
     def artifact(step_id: str, kind: str) -> Path | None:
         """The step's first output of a media kind, whatever the provider named it."""
@@ -187,13 +239,19 @@ def _take_media(
         video=artifact("upscale", "video") or artifact("video", "video"),
         audio=artifact("audio", "audio"),
         keyframe=artifact("keyframe", "image"),
-        review_status=status,  # type: ignore[arg-type]
+        review_status=ReviewStatus(status),
         notes=tuple(notes),
         receipt_id=picture.receipt_id if picture is not None else None,
         seed=take.seed,
         provider=picture.provider if picture is not None else None,
         model=picture.model if picture is not None else None,
         prompt_sha256=picture.prompt_sha256 if picture is not None else None,
-        score=take.score(weights, scores) if scores is not None else take.score(weights),
+        score=take.score(weights, lookup),
+        scores={
+            f"{step_id}.{name}": value
+            for step_id, receipt in receipts.items()
+            if receipt.succeeded
+            for name, value in lookup(receipt).items()
+        },
         cost=sum(r.cost.amount for r in take.receipts() if r.succeeded or r.cost.amount),
     )

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -25,19 +22,20 @@ from recoil.dispatch import Dispatcher
 from recoil.errors import ConfigError, ProjectBusyError
 from recoil.execution.policy import Limits, ProviderLimit, RetryPolicy
 from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
+from recoil.media.frames import last_frame
 from recoil.model.context import DispatchContext
 from recoil.model.ids import new_id
 from recoil.model.take import Beat, Project, Scene, Take
 from recoil.model.workflow import STEP_REF, StepStatus, WorkflowStep
+from recoil.production.export import ExportResult, export_project
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project, runnable_takes
-from recoil.production.primaries import build_edit, choose_project_primaries, reviews_of
+from recoil.production.primaries import choose_project_primaries, reviews_of
 from recoil.production.repair import check_outputs, requeue_damaged, requeue_failed
-from recoil.records.artifacts import recorded_path, write_atomic
+from recoil.records.artifacts import recorded_path
 from recoil.store import ProjectStore
 from recoil.store.lock import EDIT_LOCK_FILE, EDIT_WAIT_S, ProjectLock, editing
 
-EDIT_MARK = ".edit.sha256"
 STORE_FLUSH_S = 0.25
 """How long finished steps wait to be saved to the store together."""
 
@@ -224,6 +222,7 @@ class _Run:
     async def waves(
         self, pending: list[tuple[Scene, Beat, Take]], on_scheduler: SchedulerHook | None
     ) -> RunReport:
+        """Run the pending takes, a wave per keyframe-chaining depth; stop when interrupted."""
         by_depth: dict[int, list[tuple[Scene, Beat, Take]]] = {}
         beats = {b.beat_id: b for b in self.project.beats()}
         for item in pending:
@@ -232,13 +231,7 @@ class _Run:
                 self.owner[id(step)] = item
         total = RunReport()
         if self.progress is not None:
-            self.progress.start(
-                sum(
-                    s.status is StepStatus.PENDING
-                    for _, _, take in pending
-                    for s in take.workflow.steps
-                )
-            )
+            self.progress.start(_pending_steps(take for _, _, take in pending))
         try:
             for depth in sorted(by_depth):
                 wave = by_depth[depth]
@@ -246,29 +239,7 @@ class _Run:
                     choose_project_primaries(self.production, self.project, self.store)
                     for _, beat, take in wave:
                         self._chain(beat, take, beats)
-                scheduler = Scheduler(
-                    self.dispatcher,
-                    limits=self.limits,
-                    retry=self.retry,
-                    hooks=Hooks(
-                        post_step=self._step_done,
-                        on_failure=self._step_failed,
-                        post_take=self._take_done,
-                    ),
-                )
-                if on_scheduler is not None:
-                    on_scheduler(scheduler)
-                units = [
-                    Unit(workflow=t.workflow, context=self.context, take=t) for _, _, t in wave
-                ]
-                steps = sum(s.status is StepStatus.PENDING for u in units for s in u.workflow.steps)
-                try:
-                    # A long wave's receipts are indexed by a second process as they come.
-                    with self.store.following(steps):
-                        report = await scheduler.run(units, grace_s=self.options.grace_s)
-                finally:
-                    self._flush(wait=True)
-                    self.store.reconcile()  # index the rest of this wave's receipts
+                report = await self._wave([take for _, _, take in wave], on_scheduler)
                 total = _merge(total, report)
                 if report.interrupted:
                     break
@@ -276,6 +247,29 @@ class _Run:
             if self.progress is not None:
                 self.progress.finish()
         return total
+
+    async def _wave(self, takes: list[Take], on_scheduler: SchedulerHook | None) -> RunReport:
+        """Run one wave of takes on a scheduler of its own."""
+        scheduler = Scheduler(
+            self.dispatcher,
+            limits=self.limits,
+            retry=self.retry,
+            hooks=Hooks(
+                post_step=self._step_done,
+                on_failure=self._step_failed,
+                post_take=self._take_done,
+            ),
+        )
+        if on_scheduler is not None:
+            on_scheduler(scheduler)
+        units = [Unit(workflow=t.workflow, context=self.context, take=t) for t in takes]
+        try:
+            # A long wave's receipts are indexed by a second process as they come.
+            with self.store.following(_pending_steps(takes)):
+                return await scheduler.run(units, grace_s=self.options.grace_s)
+        finally:
+            self._flush(wait=True)
+            self.store.reconcile()  # index the rest of this wave's receipts
 
     def _chain(self, beat: Beat, take: Take, beats: dict[str, Beat]) -> None:
         """Start the take's keyframe from the last frame of the source beat's primary."""
@@ -349,6 +343,10 @@ class _Run:
             lock.release()
 
 
+def _pending_steps(takes: Iterable[Take]) -> int:
+    return sum(s.status is StepStatus.PENDING for take in takes for s in take.workflow.steps)
+
+
 def _chain_depth(beat: Beat, beats: dict[str, Beat]) -> int:
     depth = 0
     seen = {beat.beat_id}
@@ -358,129 +356,6 @@ def _chain_depth(beat: Beat, beats: dict[str, Beat]) -> int:
         seen.add(source)
         source = beats[source].beat_metadata.get("chain_from")
     return depth
-
-
-def last_frame(video: Path, folder: Path) -> Path:
-    """The last frame of a video as a PNG in ``folder`` (named by the video's hash)."""
-    import io
-
-    import av
-    from PIL import Image
-
-    target = folder / f"{video.stem}-last.png"
-    if target.exists():
-        return target
-    last: av.VideoFrame | None = None
-    with av.open(str(video)) as container:
-        for frame in container.decode(video=0):
-            last = frame
-    if last is None:
-        raise ConfigError(f"{video}: no frames to chain from")
-    buffer = io.BytesIO()
-    Image.fromarray(last.to_ndarray(format="rgb24")).save(buffer, format="PNG")
-    write_atomic(target, buffer.getvalue())
-    return target
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExportResult:
-    """What an export wrote."""
-
-    outputs: tuple[Path, ...]
-    missing: tuple[str, ...] = ()
-    """Beats the cut shows as ``MISSING`` holes (no primary, or its file is gone)."""
-    written: bool = True
-    """False when the outputs were already those of this edit (nothing rewritten)."""
-
-
-def export_project(production: Production, project: Project, store: ProjectStore) -> ExportResult:
-    """Write the cut, the timeline and the contact sheet unless they are this edit's already.
-
-    A mark beside the outputs keeps the edit's digest, the beats left as holes and
-    each output's size and modification time; any difference writes them again.
-    """
-    edit = build_edit(
-        project,
-        reviews_of(store),
-        locate=production.artifacts.locate,
-        weights=production.settings.evals.weights,
-    )
-    # The edit, and the size and time of every file it uses: a source file deleted
-    # or replaced since the last export makes a new one.
-    sources = sorted(
-        {
-            str(path)
-            for beat in edit.beats
-            for take in beat.takes
-            for path in (take.video, take.audio, take.keyframe)
-            if path is not None
-        }
-    )
-    state = {
-        "edit": edit.to_dict(),
-        "sources": _file_stamps(tuple(map(Path, sources))),
-        "recoil": version("recoil"),  # a new release may write other bytes
-    }
-    digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
-    out = production.exports
-    outputs = (out / "cut.mp4", out / "cut.otio", out / "contact.html", out / "contact.png")
-    mark = out / EDIT_MARK
-    held = _read_mark(mark)
-    stamps = _file_stamps(outputs)
-    if held.get("edit") == digest and None not in stamps.values() and held.get("files") == stamps:
-        return ExportResult(outputs=outputs, missing=tuple(held.get("missing", ())), written=False)
-    from recoil.export import write_contact_sheet, write_cut, write_timeline
-
-    out.mkdir(parents=True, exist_ok=True)
-    mark.unlink(missing_ok=True)  # a crash mid-export must not leave a mark that says done
-    _sweep(out)
-    cut = write_cut(edit, out / "cut.mp4")
-    write_timeline(edit, out / "cut.otio")
-    write_contact_sheet(edit, out)
-    stamp = {"edit": digest, "missing": list(cut.missing), "files": _file_stamps(outputs)}
-    write_atomic(mark, json.dumps(stamp, sort_keys=True).encode())
-    return ExportResult(outputs=outputs, missing=cut.missing)
-
-
-def _sweep(out: Path) -> None:
-    """Remove the temp files of an export that was killed (this process holds the project)."""
-    for leftover in out.glob(".*"):
-        if leftover.name.startswith((".cut.", ".contact.")) and leftover.is_file():
-            leftover.unlink(missing_ok=True)
-
-
-def _file_stamps(paths: tuple[Path, ...]) -> dict[str, list[int] | None]:
-    stamps: dict[str, list[int] | None] = {}
-    for path in paths:
-        try:
-            stat = path.stat()
-        except OSError:
-            stamps[str(path)] = None
-        else:
-            stamps[str(path)] = [stat.st_size, stat.st_mtime_ns]
-    return stamps
-
-
-def _read_mark(mark: Path) -> dict[str, Any]:
-    try:
-        found = json.loads(mark.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-async def export_current(path: Path) -> ExportResult:
-    """Export the project as it stands (``recoil export``), without running anything.
-
-    The export is the project's one writer while it lasts, like a run.
-    """
-    production = open_production(path)
-    with open_store(production, writer="recoil export") as store:
-        with editing(path, command="recoil export"):
-            project = plan_project(production.shotlist, store.load_project(), base=path)
-            choose_project_primaries(production, project, store)
-            store.save_project(project)
-        return await asyncio.to_thread(export_project, production, project, store)
 
 
 def _context(production: Production, options: RunOptions) -> DispatchContext:

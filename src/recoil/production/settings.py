@@ -7,6 +7,7 @@
     [providers.<name>]   free-form provider options; ``limit`` (max in flight)
                          and ``rpm`` (requests per minute) are checked if present
     [prices.<provider>]  model -> price per call
+    [evals]              enabled, scorers (names to run), clip_model (a CLIP model on disk)
     [evals.weights]      scorer name -> weight in a take's aggregate score
 
 Settings never hold secrets: a key whose name looks like one (``api_key``,
@@ -105,11 +106,18 @@ class RunSettings(BaseModel):
 
 
 class EvalSettings(BaseModel):
-    """The ``[evals]`` table."""
+    """The ``[evals]`` table: which scorers run after each step, and how scores weigh."""
 
     model_config = _CONFIG
 
+    enabled: bool = True
+    """Score every step's outputs as it succeeds (``recoil run --no-eval`` skips it)."""
+    scorers: list[str] | None = None
+    """The scorers to run, by name; ``None`` runs every one that fits the output."""
     weights: dict[str, NonNegative] = Field(default_factory=dict)
+    """Scorer name -> weight in a take's aggregate score (missing names weigh 1)."""
+    clip_model: str | None = None
+    """A CLIP model on disk for ``prompt_adherence``: a folder, or a name in the model cache."""
 
 
 class Settings(BaseModel):

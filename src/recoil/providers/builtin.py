@@ -6,6 +6,7 @@ Factories import their adapter lazily so that ``import recoil`` and
 
 from __future__ import annotations
 
+from recoil.errors import ConfigError
 from recoil.model.provider_config import ProviderConfig
 from recoil.providers.base import Provider, ProviderFactory
 
@@ -19,9 +20,18 @@ def _fake(config: ProviderConfig) -> Provider:
 
 
 def _previz(config: ProviderConfig) -> Provider:
-    from recoil.providers.previz.provider import create
+    """The previz renderer; option ``workers``: worker processes (default one per CPU)."""
+    from recoil.providers.previz.provider import PrevizProvider
 
-    return create(config)
+    workers = config.options.get("workers")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ConfigError(
+            f"providers.previz.workers must be a whole number >= 1, got {workers!r}; "
+            "leave it out to use one worker per CPU"
+        )
+    return PrevizProvider(workers=workers)
 
 
 def _comfyui(config: ProviderConfig) -> Provider:

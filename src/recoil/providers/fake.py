@@ -13,16 +13,23 @@ a video, WAV for ``audio``). Payload knobs (they arrive in ``params``):
 - ``fake_async`` (bool): ``submit`` returns a job id and ``check`` completes it
   once the latency has passed (a submit-then-poll provider).
 - ``fake_garbage`` (bool): return bytes that are not a valid file.
+- ``fake_black`` (int N): the first N images this instance makes with the knob
+  are all black (a badly exposed take, for the scorers to catch).
 
 Provider options (``[providers.fake]`` in ``recoil.toml``) set defaults for
-every request: ``latency_s``, ``async`` and ``cost``; a payload knob wins.
+every request: ``latency_s``, ``async``, ``cost`` and ``black``; a payload knob wins.
+
+``cancel`` stops an async job that is still running, as a vendor would: from then
+on ``check`` reports it cancelled (a job already done stays done).
 
 The instance counts its calls (``submits``, ``checks``, ``cancels``); with the
 option ``calls_file`` it also appends one JSON line per submit to that file
 (``{"job_id", "key", "ready_at_us", "accepted"}``), so a test can count calls across
 processes that were killed. That file is then the fake vendor's memory: the
-provider is ``remote`` (its jobs outlive the process) and ``find`` looks a
-dispatch's job up there by its key.
+provider is ``remote`` (its jobs outlive the process), ``find`` looks a
+dispatch's job up there by its key, and cancels go to ``<calls_file>.cancels``
+(``{"job_id", "ready_at_us"}`` a line), so that any instance checking the job
+sees it cancelled. Without that option the instance itself remembers its cancels.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ _KNOBS = frozenset(
         "fake_scores",
         "fake_async",
         "fake_garbage",
+        "fake_black",
     }
 )
 
@@ -81,15 +89,19 @@ class FakeProvider:
         calls_file = options.get("calls_file")
         self.calls_file = Path(calls_file) if calls_file else None
         self.remote = self.calls_file is not None
+        # A file of its own: the calls file counts submits, a line each.
+        self._cancels_file = Path(f"{calls_file}.cancels") if calls_file else None
         self.defaults = {
             f"fake_{name}": options[name]
-            for name in ("latency_s", "async", "cost")
+            for name in ("latency_s", "async", "cost", "black")
             if name in options
         }
         self.submits = 0
         self.checks = 0
         self.cancels = 0
         self._attempts: Counter[str] = Counter()
+        self._cancelled: set[tuple[str, int]] = set()
+        self._blacked = 0
 
     def model_for(self, request: Request) -> str:
         """The request's model, else ``fake-<modality>``."""
@@ -112,6 +124,9 @@ class FakeProvider:
             raise PayloadError(
                 modality, "fake_fail", f"'permanent', 'transient' or an int >= 0, got {fail!r}"
             )
+        black = p.get("fake_black", 0)
+        if not isinstance(black, int) or isinstance(black, bool) or black < 0:
+            raise PayloadError(modality, "fake_black", f"must be an int >= 0, got {black!r}")
         scores = p.get("fake_scores", {})
         if not isinstance(scores, Mapping) or not all(
             isinstance(v, int | float) and math.isfinite(v) for v in scores.values()
@@ -144,7 +159,9 @@ class FakeProvider:
             self._record_call(job_id, key, ready_at_us, accepted=False)
             raise
         self._record_call(job_id, key, ready_at_us, accepted=True)
-        job = self._job(request, job_id, ready_at_us)
+        black = self._blacked < int(p.get("fake_black", 0))
+        self._blacked += black
+        job = self._job(request, job_id, ready_at_us, black=black)
         if latency > 0 and not p.get("fake_async"):
             await asyncio.sleep(latency)
         return job
@@ -164,11 +181,14 @@ class FakeProvider:
             line = {"job_id": job_id, "key": key, "ready_at_us": ready_at_us, "accepted": accepted}
             _append_line(self.calls_file, json.dumps(line))
 
-    def _job(self, request: Request, job_id: str, ready_at_us: int) -> Job:
+    def _job(self, request: Request, job_id: str, ready_at_us: int, *, black: bool = False) -> Job:
         p = {**self.defaults, **request.params}
+        spec = _output_spec(request)
+        if black and spec["kind"] == "image":
+            spec["rgb"] = [0, 0, 0]
         handle = {
             "modality": request.modality,
-            "spec": _output_spec(request),
+            "spec": spec,
             "ready_at_us": ready_at_us,
             "cost": float(p.get("fake_cost", 0.0)),
             "scores": {k: float(v) for k, v in p.get("fake_scores", {}).items()},
@@ -180,23 +200,37 @@ class FakeProvider:
         return Job(job_id=job_id, handle=handle, result=_finish(handle))
 
     async def check(self, job: Job) -> JobState:
-        """Complete the job once its latency has passed."""
+        """Complete the job once its latency has passed, unless it was cancelled first."""
         self.checks += 1
+        if _submission(job) in self._cancels():
+            return JobState(status=JobStatus.CANCELLED, raw_status="cancelled")
         if now_us() < int(job.handle["ready_at_us"]):
             return JobState(status=JobStatus.RUNNING, raw_status="running")
         return _finish(job.handle)
 
     async def cancel(self, job: Job) -> None:
-        """Count the cancel; there is nothing to stop."""
+        """Stop the job if it is still running; a job already done stays done."""
         self.cancels += 1
+        job_id, ready_at_us = _submission(job)
+        if now_us() >= ready_at_us:
+            return
+        if self._cancels_file is None:
+            self._cancelled.add((job_id, ready_at_us))
+        else:
+            line = {"job_id": job_id, "ready_at_us": ready_at_us}
+            _append_line(self._cancels_file, json.dumps(line))
+
+    def _cancels(self) -> set[tuple[str, int]]:
+        """The submissions cancelled so far, from the vendor's memory."""
+        if self._cancels_file is None:
+            return self._cancelled
+        if not self._cancels_file.exists():
+            return set()
+        lines = (json.loads(text) for text in self._cancels_file.read_text().splitlines())
+        return {(line["job_id"], int(line["ready_at_us"])) for line in lines}
 
     async def aclose(self) -> None:
         """Nothing to release."""
-
-
-def create(config: ProviderConfig) -> FakeProvider:
-    """Provider factory for the registry."""
-    return FakeProvider(config)
 
 
 def _maybe_fail(fail: Any, attempt: int, retry_after: Any) -> None:
@@ -211,6 +245,12 @@ def _maybe_fail(fail: Any, attempt: int, retry_after: Any) -> None:
             provider_status="503",
             retry_after_s=float(retry_after) if retry_after is not None else None,
         )
+
+
+def _submission(job: Job) -> tuple[str, int]:
+    # Job ids repeat across instances (attempts count per instance), so a cancel
+    # names the submission by its ready time too: a later resubmit is not cancelled.
+    return job.job_id, int(job.handle["ready_at_us"])
 
 
 def _request_key(request: Request) -> str:

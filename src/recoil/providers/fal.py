@@ -37,7 +37,6 @@ from typing import Any
 
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.cost import Cost
-from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import AudioRequest, KeyframeRequest, Request, UpscaleRequest
 from recoil.providers.base import Job, JobState, JobStatus, Output
 from recoil.providers.http import (
@@ -239,11 +238,6 @@ class FalProvider(HostedProvider):
                 source="none", detail=f"{units:g} units; no price for {model} in [prices.fal]"
             )
         return Cost(amount=units * price, source="reported", detail=f"{units:g} units x {price:g}")
-
-
-def create(config: ProviderConfig) -> FalProvider:
-    """Provider factory for the registry."""
-    return FalProvider(config)
 
 
 async def _input(request: Request) -> dict[str, Any]:

@@ -44,7 +44,6 @@ from typing import Any
 
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.cost import Cost
-from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import (
     AudioRequest,
     KeyframeRequest,
@@ -116,13 +115,8 @@ class ReplicateProvider(HostedProvider):
         """
         self.validate(request)
         model = self.model_for(request)
-        name, _, version = model.partition(":")
-        body: dict[str, Any] = {"input": await _input(request)}
-        if version:
-            body["version"] = version
-            url = f"{self.base_url}/predictions"
-        else:
-            url = f"{self.base_url}/models/{name}/predictions"
+        sent_input = await _input(request)
+        url, body = self._create(model, sent_input)
         sent_at = time.time()
         prediction: Mapping[str, Any]
         try:
@@ -139,28 +133,13 @@ class ReplicateProvider(HostedProvider):
         except ProviderError as exc:
             if not exc.unknown_outcome:
                 raise
-            try:
-                found = await self._lookup(body["input"], name, version, sent_at)
-                looked = "none"
-            except ProviderError as lookup:
-                found, looked = None, str(lookup)
-            if found is None:
-                # exc's message already starts with the provider's name: not twice.
-                said = str(exc).removeprefix(f"{self.name}: ")
-                raise self._boundary.error(
-                    f"{said} (looked for the prediction in the recent predictions list: {looked})",
-                    retryable=False,
-                    unknown_outcome=True,
-                    error_type="unknown_outcome",
-                ) from None
-            prediction = found
+            prediction = await self._adopt(exc, sent_input, model, sent_at)
         return self._job(prediction, model)
 
     async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
         """The prediction a submit cut off by a crash created, from the predictions list."""
         model = self.model_for(request)
-        name, _, version = model.partition(":")
-        found = await self._lookup(await _input(request), name, version, sent_us / 1e6)
+        found = await self._lookup(await _input(request), model, sent_us / 1e6)
         return None if found is None else self._job(found, model)
 
     async def check(self, job: Job) -> JobState:
@@ -220,8 +199,35 @@ class ReplicateProvider(HostedProvider):
         }
         return Job(job_id=prediction_id, handle=handle)
 
+    def _create(self, model: str, sent_input: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The URL and body that create a prediction of ``model`` with this input."""
+        name, _, version = model.partition(":")
+        if version:
+            return f"{self.base_url}/predictions", {"input": sent_input, "version": version}
+        return f"{self.base_url}/models/{name}/predictions", {"input": sent_input}
+
+    async def _adopt(
+        self, exc: ProviderError, sent_input: Mapping[str, Any], model: str, sent_at: float
+    ) -> Mapping[str, Any]:
+        """The prediction a submit that ended in ``exc`` (outcome unknown) created.
+
+        Raises an unknown-outcome error saying what the lookup found when it finds none.
+        """
+        try:
+            found = await self._lookup(sent_input, model, sent_at)
+            looked = "none"
+        except ProviderError as lookup:
+            found, looked = None, str(lookup)
+        if found is not None:
+            return found
+        # exc's message already starts with the provider's name: not twice.
+        said = str(exc).removeprefix(f"{self.name}: ")
+        raise self._unknown_outcome(
+            f"{said} (looked for the prediction in the recent predictions list: {looked})"
+        ) from None
+
     async def _lookup(
-        self, sent_input: Mapping[str, Any], name: str, version: str, sent_at: float
+        self, sent_input: Mapping[str, Any], model: str, sent_at: float
     ) -> Mapping[str, Any] | None:
         """The one prediction created since ``sent_at`` with this model and input, or None.
 
@@ -230,51 +236,65 @@ class ReplicateProvider(HostedProvider):
         """
         since = sent_at - _LOOKUP_SKEW_S
         url: str | None = f"{self.base_url}/predictions"
-        matches = []
+        matches: list[Mapping[str, Any]] = []
         pages = 0
         while url is not None:
             pages += 1
             if pages > _LOOKUP_PAGES:
-                raise self._boundary.error(
-                    f"more than {_LOOKUP_PAGES} pages of predictions since the submit",
-                    retryable=False,
-                    unknown_outcome=True,
-                    error_type="unknown_outcome",
+                raise self._unknown_outcome(
+                    f"more than {_LOOKUP_PAGES} pages of predictions since the submit"
                 )
             response = await self._boundary.send(
                 self._client, "GET", url, what="lookup", headers=self._auth()
             )
             page = self._boundary.json_object(response, "lookup")
             results = [p for p in page.get("results") or [] if isinstance(p, Mapping)]
-            for prediction in results:
-                if (
-                    _created(prediction) < since
-                    or prediction.get("model") != name
-                    or (version and prediction.get("version") != version)
-                ):
-                    continue
-                full = prediction
-                if "input" not in prediction:
-                    get = (prediction.get("urls") or {}).get("get")
-                    get = get or f"{self.base_url}/predictions/{prediction.get('id')}"
-                    answer = await self._boundary.send(
-                        self._client, "GET", get, what="lookup", headers=self._auth()
-                    )
-                    full = self._boundary.json_object(answer, "lookup")
-                if full.get("input") == sent_input:
-                    matches.append(full)
+            matches += await self._matches(results, sent_input, model, since)
             # Newest first: a page that reaches back past the submit is the last one needed.
             older = not results or min(_created(p) for p in results) < since
             following = page.get("next")
             url = None if older or not isinstance(following, str) or not following else following
         if len(matches) > 1:
-            raise self._boundary.error(
-                f"{len(matches)} identical predictions were created since the submit",
-                retryable=False,
-                unknown_outcome=True,
-                error_type="unknown_outcome",
+            raise self._unknown_outcome(
+                f"{len(matches)} identical predictions were created since the submit"
             )
         return matches[0] if matches else None
+
+    async def _matches(
+        self,
+        results: list[Mapping[str, Any]],
+        sent_input: Mapping[str, Any],
+        model: str,
+        since: float,
+    ) -> list[Mapping[str, Any]]:
+        """The predictions of a list page created since ``since`` with this model and input."""
+        name, _, version = model.partition(":")
+        matches = []
+        for prediction in results:
+            if (
+                _created(prediction) < since
+                or prediction.get("model") != name
+                or (version and prediction.get("version") != version)
+            ):
+                continue
+            full = prediction if "input" in prediction else await self._full(prediction)
+            if full.get("input") == sent_input:
+                matches.append(full)
+        return matches
+
+    async def _full(self, prediction: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A listed prediction with its input, which the list may leave out."""
+        get = (prediction.get("urls") or {}).get("get")
+        get = get or f"{self.base_url}/predictions/{prediction.get('id')}"
+        answer = await self._boundary.send(
+            self._client, "GET", get, what="lookup", headers=self._auth()
+        )
+        return self._boundary.json_object(answer, "lookup")
+
+    def _unknown_outcome(self, message: str) -> ProviderError:
+        return self._boundary.error(
+            message, retryable=False, unknown_outcome=True, error_type="unknown_outcome"
+        )
 
     async def _outputs(self, job: Job, prediction: Mapping[str, Any], cost: Cost) -> JobState:
         urls = list(_urls(prediction.get("output")))
@@ -317,11 +337,6 @@ class ReplicateProvider(HostedProvider):
         return Cost(
             amount=seconds * price, source="reported", detail=f"{seconds:g} s x {price:g}/s"
         )
-
-
-def create(config: ProviderConfig) -> ReplicateProvider:
-    """Provider factory for the registry."""
-    return ReplicateProvider(config)
 
 
 async def _input(request: Request) -> dict[str, Any]:

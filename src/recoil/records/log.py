@@ -29,8 +29,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from recoil.errors import StoreError
-from recoil.model.receipt import Record, record_from_dict
+from recoil.errors import RecoilError, StoreError
+from recoil.model.receipt import Record
+from recoil.records.codec import decode_record
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,8 @@ def read_records(path: Path) -> Iterator[Record]:
                 continue
             try:
                 data = orjson.loads(line)
-                record = record_from_dict(data)
-            except (ValueError, KeyError, TypeError) as exc:
+                record = decode_record(data)
+            except (ValueError, RecoilError) as exc:  # orjson's JSONDecodeError is a ValueError
                 log.warning("%s:%d: unreadable record skipped (%s)", path, number, exc)
                 continue
             if record is not None:

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recoil.model.receipt import SCHEMA_VERSION, Artifact, Receipt
+from recoil.model.receipt import Artifact, Receipt, Sidecar
+from recoil.records import codec
 from recoil.records.artifacts import write_atomic
 from recoil.records.redact import redact
 
@@ -24,26 +25,23 @@ def sidecar_path(artifact_path: Path) -> Path:
 
 
 def build_sidecar(receipt: Receipt, artifact: Artifact, created_at: str) -> dict[str, Any]:
-    """The sidecar document for one artifact of a receipt."""
-    sidecar: dict[str, Any] = redact(
-        {
-            "kind": "sidecar",
-            "schema_version": SCHEMA_VERSION,
-            "receipt_id": receipt.receipt_id,
-            "modality": receipt.modality,
-            "provider": receipt.provider,
-            "model": receipt.model,
-            "provenance": {**receipt.provenance, "prompt": receipt.prompt},
-            "prompt_sha256": receipt.prompt_sha256,
-            "request_sha256": receipt.request_sha256,
-            "seed": receipt.seed,
-            "request": dict(receipt.request),
-            "inputs": dict(receipt.inputs),
-            "artifact": artifact.to_dict(),
-            "created_at": created_at,
-        }
+    """The sidecar document (kind ``sidecar``) for one artifact of a receipt, secrets removed."""
+    sidecar = Sidecar(
+        receipt_id=receipt.receipt_id,
+        modality=receipt.modality,
+        provider=receipt.provider,
+        model=receipt.model,
+        provenance={**receipt.provenance, "prompt": receipt.prompt},
+        prompt_sha256=receipt.prompt_sha256,
+        request_sha256=receipt.request_sha256,
+        seed=receipt.seed,
+        request=receipt.request,
+        inputs=receipt.inputs,
+        artifact=artifact,
+        created_at=created_at,
     )
-    return sidecar
+    document: dict[str, Any] = redact(codec.encode(sidecar))
+    return document
 
 
 def write_sidecar(
@@ -61,6 +59,5 @@ def write_sidecar(
 
 
 def read_sidecar(artifact_path: Path) -> dict[str, Any]:
-    """The sidecar of an artifact."""
-    data: dict[str, Any] = json.loads(sidecar_path(artifact_path).read_text())
-    return data
+    """The sidecar of an artifact, upgraded to the current schema if it is older."""
+    return codec.upgrade(json.loads(sidecar_path(artifact_path).read_text()))

@@ -1,13 +1,16 @@
 """Index rows straight from receipt log lines, without building records.
 
 Reconciling a long log is the store's hot path, so a line that is plainly
-well formed (every field :meth:`Receipt.from_dict` needs, of the type the
-current log writes) becomes its row from the parsed JSON alone, and its
-``body`` is the line itself: the canonical JSON of the record. Anything
-unusual (an older or hand-edited line, a type that needs converting, an
-``eval`` record) takes the slow path through ``record_from_dict`` and is
-indexed from the record it gives. Either way exactly the lines
-``record_from_dict`` accepts are indexed, and every indexed body reads back.
+well formed (of the current schema, every field the class needs, each of the
+exact JSON type its annotation gives: :func:`recoil.records.codec.line_shape`,
+derived from the codec's table and the dataclass fields) becomes its row from
+the parsed JSON alone, and its ``body`` is the line itself: the canonical JSON
+of the record. The class's value rules (``Receipt.__post_init__`` and
+``Cost.__post_init__``) are checked on the values too. Anything unusual (an
+older or hand-edited line, a type that needs converting, an ``eval`` record)
+takes the slow path through :func:`recoil.records.codec.decode_record` and is
+indexed from the record it gives. Either way exactly the lines the codec
+accepts are indexed, and every indexed body reads back.
 """
 
 from __future__ import annotations
@@ -17,17 +20,19 @@ from typing import Any
 
 import orjson
 
-from recoil.model.cost import Cost
-from recoil.model.receipt import Artifact, ReceiptError, record_from_dict
+from recoil.errors import RecoilError
+from recoil.records.codec import decode_record, line_shape
 from recoil.store.log_tail import TailChunk
 from recoil.store.schema import dumps
 from recoil.store.table_rows import LogRows
 
 log = logging.getLogger(__name__)
 
-# A tuple, not a set: a status that is a list or an object must not need hashing.
-_STATUSES = ("succeeded", "failed")
+_INF = float("inf")
+
 _EMPTY: dict[str, Any] = {}
+_RECEIPT = line_shape("receipt").check
+_SUBMITTED = line_shape("submitted").check
 
 
 def add_chunk(rows: LogRows, pid: str, chunk: TailChunk) -> None:
@@ -45,7 +50,7 @@ def add_chunk(rows: LogRows, pid: str, chunk: TailChunk) -> None:
         if type(data) is not dict:
             log.warning("receipt log line ending at byte %d skipped: not a JSON object", end)
             continue
-        kind = data.get("kind", "receipt")
+        kind = data.get("kind")
         if kind == "receipt":
             row = _receipt(pid, data, line)
             if row is not None:
@@ -61,91 +66,48 @@ def add_chunk(rows: LogRows, pid: str, chunk: TailChunk) -> None:
 
 def _slow(rows: LogRows, pid: str, data: dict[str, Any], end: int) -> None:
     try:
-        record = record_from_dict(data)
+        record = decode_record(data)
         if record is not None:  # else a kind this version does not know
             rows.add(pid, record)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except RecoilError as exc:
         log.warning("receipt log line ending at byte %d skipped: %s", end, exc)
 
 
 def _receipt(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None:
     """The row of a plainly well-formed receipt line; ``None`` to take the slow path."""
-    try:
-        receipt_id = d["receipt_id"]
-        modality = d["modality"]
-        provider = d["provider"]
-        status = d["status"]
-        request_sha256 = d["request_sha256"]
-        started = d["started_us"]
-        finished = d["finished_us"]
-    except KeyError:
+    if not _RECEIPT(d):
         return None
     get = d.get
-    model = get("model", "")
-    run_id = get("run_id")
+    started = d["started_us"]
+    finished = d["finished_us"]
     cost = get("cost", _EMPTY)
-    provenance = get("provenance", _EMPTY)
-    scores = get("eval_scores", _EMPTY)
-    artifacts = get("artifacts", _EMPTY)
-    error = get("error")
-    if not (
-        type(receipt_id) is str
-        and type(modality) is str
-        and type(provider) is str
-        and type(model) is str
-        and type(request_sha256) is str
-        and status in _STATUSES
-        and (status == "failed") == bool(error)
-        and type(started) is int
-        and type(finished) is int
-        and finished >= started
-        and (run_id is None or type(run_id) is str)
-        and type(cost) is dict
-        and type(provenance) is dict
-        and type(scores) is dict
-        and type(artifacts) is dict
-        and type(get("request", _EMPTY)) is dict
-        and type(get("inputs", _EMPTY)) is dict
-        and type(get("schema_version", 0)) is int
-        and type(get("attempt", 0)) is int
-    ):
-        return None
     amount = cost.get("amount", 0.0)
-    currency = cost.get("currency", "USD")
-    if not ((type(amount) is float or type(amount) is int) and amount >= 0) or (
-        type(currency) is not str
+    # The value rules of Receipt and Cost (their ``__post_init__``), on the parsed values.
+    if (
+        finished < started
+        or (d["status"] == "failed") != (get("error") is not None)
+        or not 0 <= amount < _INF
     ):
         return None
-    if scores:
-        if not all(type(v) is float or type(v) is int for v in scores.values()):
-            return None
-        scores_text = dumps({k: float(v) for k, v in scores.items()})
-    else:
-        scores_text = "{}"
-    if artifacts or error:
-        try:
-            for artifact in artifacts.values():
-                Artifact.from_dict(artifact)
-            if error:
-                ReceiptError.from_dict(error)
-            Cost.from_dict(cost)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
+    scores_text = _scores_text(get("eval_scores", _EMPTY))
+    if scores_text is None:
+        return None
+    provenance = get("provenance", _EMPTY)
     scene_id = provenance.get("scene_id")
     take_id = provenance.get("take_id")
     step_id = provenance.get("workflow_step_id")
     return (
         pid,
-        receipt_id,
-        modality,
-        provider,
-        model,
-        status,
-        request_sha256,
-        bool(get("cached", False)),
+        d["receipt_id"],
+        d["modality"],
+        d["provider"],
+        d["model"],
+        d["status"],
+        d["request_sha256"],
+        get("cached", False),
         float(amount),
-        currency,
-        run_id,
+        cost.get("currency", "USD"),
+        get("run_id"),
         scene_id if type(scene_id) is str else None,
         take_id if type(take_id) is str else None,
         step_id if type(step_id) is str else None,
@@ -156,28 +118,26 @@ def _receipt(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None
     )
 
 
+def _scores_text(scores: dict[str, Any]) -> str | None:
+    """The ``scores`` column of a receipt's ``eval_scores``; ``None`` when one is not finite."""
+    if not scores:
+        return "{}"
+    if not all(-_INF < v < _INF for v in scores.values()):
+        return None
+    return dumps({k: float(v) for k, v in scores.items()})
+
+
 def _submitted(pid: str, d: dict[str, Any], line: bytes) -> tuple[Any, ...] | None:
     """The row of a plainly well-formed ``submitted`` line; ``None`` to take the slow path."""
+    if not _SUBMITTED(d):
+        return None
     get = d.get
-    try:
-        receipt_id = d["receipt_id"]
-        request_sha256 = d["request_sha256"]
-        job_id = d["job_id"]
-        provider = d["provider"]
-        modality = d["modality"]
-    except KeyError:
-        return None
-    run_id = get("run_id")
-    if not (
-        type(receipt_id) is str
-        and type(request_sha256) is str
-        and type(job_id) is str
-        and type(provider) is str
-        and type(modality) is str
-        and (run_id is None or type(run_id) is str)
-        and type(get("handle", {})) is dict
-        and type(get("submitted_us", 0)) is int
-        and type(get("schema_version", 0)) is int
-    ):
-        return None
-    return (pid, receipt_id, request_sha256, job_id, provider, run_id, line.strip().decode())
+    return (
+        pid,
+        d["receipt_id"],
+        d["request_sha256"],
+        d["job_id"],
+        d["provider"],
+        get("run_id"),
+        line.strip().decode(),
+    )

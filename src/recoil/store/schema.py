@@ -214,7 +214,7 @@ take_records = Table(
     Column("take_id", String, nullable=False),
     Column("beat_id", String, nullable=False),
     Column("scene_id", String, nullable=False),
-    # The take as it was planned (``Take.to_dict``), from its ``take`` record.
+    # The take as it was planned (``codec.encode(take)``), from its ``take`` record.
     Column("body", Text, nullable=False),
     UniqueConstraint("project_id", "take_id", name="uq_recoil_take_records_id"),
 )

@@ -1,9 +1,10 @@
 """Rows of the store's tables: built from the model, read back into it, and written.
 
 Everything here is a plain function of its arguments (or a batch of rows that
-is inserted together); :mod:`recoil.store.store` decides when to call them and
-in which transaction. Rows of the receipt-log tables are tuples in their
-columns' order, which both drivers' ``executemany`` take as they are.
+is inserted together); :mod:`.queries`, :mod:`.writes` and :mod:`.reconcile`
+decide when to call them and in which transaction. Rows of the receipt-log
+tables are tuples in their columns' order, which both drivers' ``executemany``
+take as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from recoil.model.receipt import (
 )
 from recoil.model.take import Beat, Scene, Take, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
+from recoil.records import codec
 from recoil.records.log import encode_line
 from recoil.store import schema
 from recoil.store.schema import dumps, loads
@@ -296,7 +298,7 @@ class LogRows:
 
 def line_text(record: Record) -> str:
     """A record's log line (without the newline): what a ``body`` column holds."""
-    return encode_line(record.to_dict())[:-1].decode()
+    return encode_line(codec.encode(record))[:-1].decode()
 
 
 def receipt_row(pid: str, receipt: Receipt) -> tuple[Any, ...]:
@@ -352,7 +354,7 @@ def review_row(pid: str, record: ReviewRecord) -> tuple[Any, ...]:
 def eval_row(pid: str, record: EvalRecord) -> tuple[Any, ...]:
     return (
         pid,
-        hashlib.sha256(encode_line(record.to_dict())).hexdigest(),
+        hashlib.sha256(encode_line(codec.encode(record))).hexdigest(),
         record.receipt_id,
         record.scorer,
         record.created_us,

@@ -198,6 +198,8 @@ class ComfyControl(Control):
         self.fail_message = "mat1 and mat2 shapes cannot be multiplied (1x768 and 1024x320)"
         self.fail_type = "RuntimeError"
         self.hold = False
+        self.garbled_queue = False
+        """Answer ``GET /queue`` with an HTML error page, as a broken proxy in front does."""
         self.pending: deque[_Job] = deque()
         self.running: _Job | None = None
         self.history: dict[str, dict[str, Any]] = {}
@@ -275,6 +277,8 @@ class ComfyApp:
                 with c.lock:
                     remaining = len(c.pending) + (1 if c.running else 0)
                 return Response(200, {"exec_info": {"queue_remaining": remaining}})
+            if path == "/queue" and c.garbled_queue:
+                return Response(200, b"<html>502</html>", {"Content-Type": "text/html"})
             if path == "/queue":
                 with c.lock:
                     running = [_item(c.running)] if c.running else []

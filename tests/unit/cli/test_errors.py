@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from recoil.errors import ConfigError
+from recoil.errors import ConfigError, NotFoundError
 from tests.unit.cli.running import Recoil, error_line
 
 SMALL = ["--param", "width=64", "--param", "height=36"]
@@ -93,6 +93,15 @@ def test_unknown_beat_or_take(recoil: Recoil, project: Path) -> None:
     assert bad_input(recoil("reject", project, "guard-t1", "--note", "darker")) == (
         "error: no take 'guard-t1' in this project (did you mean 'guard-t01'?)"
     )
+
+
+def test_a_missing_take_is_not_found(recoil: Recoil, project: Path) -> None:
+    """``recoil approve P no-such-take``: one line, the not-found exit code (2)."""
+    line = bad_input(recoil("approve", project, "no-such-take"))
+    assert line == "error: no take 'no-such-take' in this project"
+    result = recoil("--debug", "approve", project, "no-such-take")
+    assert isinstance(result.exception, NotFoundError)
+    assert NotFoundError.exit_code == 2
 
 
 def test_dispatch_needs_an_existing_project_folder(recoil: Recoil) -> None:

@@ -30,18 +30,19 @@ from recoil.errors import (
 from recoil.model.context import DispatchContext
 from recoil.model.cost import Cost
 from recoil.model.provider_config import ProviderConfig
-from recoil.model.receipt import SCHEMA_VERSION, Receipt, ReceiptStatus
+from recoil.model.receipt import Receipt, ReceiptStatus
 from recoil.model.requests import Request
 from recoil.providers.base import Job, JobState, JobStatus, Output
 from recoil.providers.fake import MODALITIES, FakeProvider, _png
 from recoil.providers.registry import Registry, register_default_runners
+from recoil.records import codec
 from recoil.records.log import read_records
 
 SECRET = "sk-live-SUPERSECRET-123456"
 
 RECEIPT_FIELDS = {
     "receipt_id",
-    "schema_version",
+    "schema",
     "modality",
     "provider",
     "model",
@@ -191,9 +192,9 @@ def test_success_appends_exactly_one_receipt_line(
     assert fake.submits == 1
     [line] = lines(context.receipts_file)
     assert line["kind"] == "receipt"
-    assert line["schema_version"] == SCHEMA_VERSION
+    assert line["schema"] == codec.kind_of("receipt").schema
     assert set(line) >= RECEIPT_FIELDS
-    assert Receipt.from_dict(line) == receipt
+    assert codec.decode_as(Receipt, line) == receipt
     sidecars = sorted(context.artifacts_dir.rglob("*.json"))
     assert len(sidecars) == len(receipt.artifacts) == 1
     sidecar = json.loads(sidecars[0].read_text())
@@ -295,7 +296,7 @@ def test_failure_appends_failed_receipt_and_raises(
     assert line["kind"] == "receipt"
     assert line["status"] == "failed"
     assert set(line["error"]) >= {"type", "message", "retryable", "provider_status"}
-    assert Receipt.from_dict(line) == receipt
+    assert codec.decode_as(Receipt, line) == receipt
     assert stored_files(context.artifacts_dir) == []
 
 
@@ -415,7 +416,7 @@ def test_submitted_record_is_written_before_completion(
     submitted = seen[0]
     assert submitted["job_id"] == receipt.job_id
     assert submitted["receipt_id"] == receipt.receipt_id
-    assert submitted["schema_version"] == SCHEMA_VERSION
+    assert submitted["schema"] == codec.kind_of("submitted").schema
     assert fake.checks >= 1
     assert [line["kind"] for line in lines(context.receipts_file)] == ["submitted", "receipt"]
 
@@ -451,7 +452,7 @@ def test_torn_tail_is_set_aside_and_dispatch_appends_after_it(
     first = dispatch("keyframe", {"prompt": "one"}, context=context, registry=registry)
     log = context.receipts_file
     complete = log.read_bytes()
-    torn = json.dumps(first.to_dict()).encode()[:57]
+    torn = json.dumps(codec.encode(first)).encode()[:57]
     with log.open("ab") as f:
         f.write(torn)
     with caplog.at_level(logging.WARNING):
@@ -525,7 +526,11 @@ def test_secrets_appear_nowhere(
     for modality, payload in failing:
         with pytest.raises(DispatchError) as info:
             dispatch(modality, payload, context=ctx, registry=registry)
-        messages += [str(info.value), repr(info.value), json.dumps(info.value.receipt.to_dict())]
+        messages += [
+            str(info.value),
+            repr(info.value),
+            json.dumps(codec.encode(info.value.receipt)),
+        ]
     for payload in ({"prompt": "x", "width": SECRET}, {"prompt": "x", "seed": SECRET}):
         with pytest.raises(PayloadError) as bad:
             dispatch("keyframe", payload, context=ctx, registry=registry)
@@ -651,7 +656,7 @@ def test_send_then_reports_the_receipt_once_it_is_on_disk(
     receipt = asyncio.run(scenario())
     assert seen == [(receipt, None)]
     [line] = lines(context.receipts_file)
-    assert Receipt.from_dict(line) == receipt
+    assert codec.decode_as(Receipt, line) == receipt
 
 
 # -- SPEC 7: a submit cut off by a crash -------------------------------------------------------

@@ -41,6 +41,7 @@ from recoil.model.workflow import Workflow, WorkflowStep
 from recoil.providers.base import Job, JobState, JobStatus
 from recoil.providers.registry import Registry, register_default_runners
 from recoil.records.log import read_records
+from tests.helpers import until
 
 
 @pydantic_dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid"))
@@ -244,6 +245,19 @@ class Probes:
         return asyncio.run(main())
 
     @staticmethod
+    def stop_when(
+        condition: Callable[[], object], *, grace_s: float | None = None
+    ) -> Callable[[Scheduler], None]:
+        """A ``during`` for :meth:`run`: stop the scheduler once ``condition`` holds."""
+        waiting: list[asyncio.Task[None]] = []  # held, so that the task is not collected
+
+        async def stop(scheduler: Scheduler) -> None:
+            await until(condition, what="the moment to stop")
+            scheduler.stop(grace_s=grace_s)
+
+        return lambda scheduler: waiting.append(asyncio.create_task(stop(scheduler)))
+
+    @staticmethod
     def receipts(context: DispatchContext) -> list[Receipt]:
         """Every receipt in the context's log, read back from disk."""
         return [r for r in read_records(context.receipts_file) if isinstance(r, Receipt)]
@@ -265,6 +279,26 @@ class Fake:
             "seed": 3,
         }
         return DispatchContext(**{**fields, **kwargs})
+
+    @staticmethod
+    def keyframe_then_video(
+        image: dict[str, str], *, keyframe: dict[str, Any] | None = None, **video: Any
+    ) -> list[WorkflowStep]:
+        """Keyframe ``k``, then video ``v`` with ``image`` (a reference to ``k``) as input.
+
+        ``keyframe`` and ``video`` add to the steps' payloads (each with the prompt "x").
+        """
+        return [
+            WorkflowStep(
+                step_id="k", modality="keyframe", payload={"prompt": "x", **(keyframe or {})}
+            ),
+            WorkflowStep(
+                step_id="v",
+                modality="video",
+                payload={"prompt": "x", "image": image, **video},
+                depends_on=["k"],
+            ),
+        ]
 
     def calls(self) -> int:
         """How many times the FakeProvider's submit ran."""

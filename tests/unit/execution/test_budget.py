@@ -53,18 +53,9 @@ def test_concurrent_steps_never_overshoot_the_budget(fake: Fake) -> None:
 
 def test_steps_waiting_on_an_over_budget_step_stay_pending(fake: Fake) -> None:
     context = fake.context(budget=0.5)
-    wf = Workflow(
-        steps=[
-            WorkflowStep(step_id="k", modality="keyframe", payload={"prompt": "x", "fake_cost": 1}),
-            WorkflowStep(
-                step_id="v",
-                modality="video",
-                payload={"prompt": "x", "image": {"$step": "k"}},
-                depends_on=["k"],
-            ),
-            WorkflowStep(step_id="free", modality="keyframe", payload={"prompt": "y"}),
-        ]
-    )
+    free = WorkflowStep(step_id="free", modality="keyframe", payload={"prompt": "y"})
+    chained = fake.keyframe_then_video({"$step": "k"}, keyframe={"fake_cost": 1})
+    wf = Workflow(steps=[*chained, free])
     wf.run(context)
     assert [s.status for s in wf.steps] == [
         StepStatus.PENDING,

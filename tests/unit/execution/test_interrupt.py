@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -14,6 +13,7 @@ import pytest
 
 from recoil.model.receipt import Receipt
 from recoil.records.log import read_records
+from tests.helpers import log_lines, wait_until
 
 SCRIPT = """
 import asyncio, sys
@@ -22,7 +22,7 @@ from recoil.model.context import DispatchContext
 from recoil.dispatch import Dispatcher
 from recoil.execution.interrupt import EXIT_INTERRUPTED, interruptible
 from recoil.execution.policy import Limits
-from recoil.execution.scheduler import Scheduler, Unit
+from recoil.execution.scheduler import Hooks, Scheduler, Unit
 from recoil.model.workflow import Workflow, WorkflowStep
 
 project, latency, grace = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
@@ -34,12 +34,16 @@ steps = [
 ]
 workflow = Workflow(steps=steps)
 
+def started(step):
+    with (project / "started").open("a") as marks:
+        marks.write(step.step_id + "\\n")
+
 async def main():
     async with interruptible(grace_s=grace) as on_scheduler:
         async with Dispatcher(context) as dispatcher:
-            scheduler = Scheduler(dispatcher, limits=Limits(concurrency=2))
+            hooks = Hooks(pre_step=started)
+            scheduler = Scheduler(dispatcher, limits=Limits(concurrency=2), hooks=hooks)
             on_scheduler(scheduler)
-            (project / "running").write_text("")
             return await scheduler.run([Unit(workflow=workflow, context=context)])
 
 report = asyncio.run(main())
@@ -49,38 +53,44 @@ sys.exit(EXIT_INTERRUPTED if report.interrupted else 0)
 
 
 def start(tmp_path: Path, latency: float, grace: float) -> tuple[subprocess.Popen[str], Path]:
+    """Run the script on a new project; its stderr goes to ``stderr.txt`` beside it."""
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     project = tmp_path / "project"
     project.mkdir()
-    process = subprocess.Popen(
-        [sys.executable, str(script), str(project), str(latency), str(grace)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with (tmp_path / "stderr.txt").open("w") as err:  # the child holds its own copy
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(project), str(latency), str(grace)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     return process, project
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
+def running(process: subprocess.Popen[str], project: Path) -> None:
+    """Fail the test at once if the script has ended before it was signalled."""
+    assert process.poll() is None, stderr(project)
 
 
-def receipt_lines(project: Path) -> int:
-    log = project / "receipts.jsonl"
-    return log.read_bytes().count(b"\n") if log.exists() else 0
+def started(project: Path) -> int:
+    """How many steps the script has started."""
+    marks = project / "started"
+    return len(marks.read_text().splitlines()) if marks.exists() else 0
+
+
+def stderr(project: Path) -> str:
+    return (project.parent / "stderr.txt").read_text()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_first_signal_stops_gracefully_and_exits_130(tmp_path: Path, sig: signal.Signals) -> None:
     process, project = start(tmp_path, latency=0.3, grace=10)
-    wait_for(lambda: receipt_lines(project) >= 2)
+    wait_until(lambda: running(process, project) or log_lines(project) >= 2, what="two receipts")
     process.send_signal(sig)
-    out, err = process.communicate(timeout=60)
+    out, _ = process.communicate(timeout=60)
+    err = stderr(project)
     assert process.returncode == 130, err
     summary = out.strip().splitlines()[-1]
     assert summary.startswith("interrupted: "), out
@@ -95,17 +105,20 @@ def test_first_signal_stops_gracefully_and_exits_130(tmp_path: Path, sig: signal
 
 @pytest.mark.slow
 def test_second_signal_exits_at_once(tmp_path: Path) -> None:
+    """With two calls of a minute in flight and a minute's grace, a second signal ends it now."""
     process, project = start(tmp_path, latency=60, grace=60)
-    wait_for((project / "running").exists)
-    time.sleep(0.2)
+    wait_until(
+        lambda: running(process, project) or started(project) == 2, what="two calls in flight"
+    )
     process.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    started = time.monotonic()
+    wait_until(lambda: "starting nothing new" in stderr(project), what="the first signal")
+    assert process.poll() is None, stderr(project)
+    sent = time.monotonic()
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
-    assert process.returncode == 130, err
-    assert time.monotonic() - started < 5
-    assert "interrupted again: exiting now" in err
+    process.communicate(timeout=60)
+    assert time.monotonic() - sent < 30  # far less than the grace it did not wait out
+    assert process.returncode == 130, stderr(project)
+    assert "interrupted again: exiting now" in stderr(project)
     assert list(read_records(project / "receipts.jsonl")) == []
 
 

@@ -14,7 +14,7 @@ from recoil.execution.policy import RetryPolicy
 from recoil.execution.scheduler import Scheduler, Unit
 from recoil.model.context import DispatchContext
 from recoil.model.provider_config import ProviderConfig
-from recoil.model.receipt import Receipt
+from recoil.model.receipt import Receipt, Submitted
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.base import Job, Provider
 from recoil.records.log import read_records
@@ -101,7 +101,7 @@ def test_ray_gives_the_same_artifacts_as_local(tmp_path: Path, local_ray: None) 
     failed = [r for r in records if isinstance(r, Receipt) and not r.succeeded]
     assert failed and failed[0].error is not None
     assert failed[0].error.retryable and failed[0].error.provider_status == "503"
-    assert any(r.kind == "submitted" for r in records)  # the async job was recorded first
+    assert any(isinstance(r, Submitted) for r in records)  # the async job was recorded first
     for artifact in remote.steps[1].receipt.artifacts.values():  # type: ignore[union-attr]
         assert (ray_ctx.receipts_file.parent / artifact.path).is_file()
         assert artifact.path.startswith("artifacts/")  # relative to the project: it can move

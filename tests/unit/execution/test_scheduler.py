@@ -18,6 +18,7 @@ from recoil.model.requests import Request
 from recoil.model.take import Beat, TakeStatus
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.base import Job
+from tests.helpers import until
 
 if TYPE_CHECKING:
     from conftest import Fake, Probes
@@ -64,12 +65,12 @@ def test_requests_per_minute_limit_holds_further_starts(
     probes: Probes, context: DispatchContext
 ) -> None:
     limits = Limits(concurrency=4, providers={"probe": ProviderLimit(rpm=2)})
-    wf = probes.workflow(*[probes.step(f"s{i}") for i in range(4)])
-
-    def stop_soon(scheduler: Scheduler) -> None:
-        asyncio.get_running_loop().call_later(0.3, scheduler.stop)
-
-    report, _ = probes.run(context, wf, limits=limits, during=stop_soon)
+    wf = probes.workflow(*[probes.step(f"s{i}", latency_s=0.05) for i in range(4)])
+    # Four slots: but for the window, all four calls would be in flight together.
+    wave_done = probes.stop_when(
+        lambda: len(probes.probe.attempts) >= 2 and not probes.tracker.active
+    )
+    report, _ = probes.run(context, wf, limits=limits, during=wave_done)
     assert report.succeeded == 2  # the window allows two per minute
     assert report.left == 2
     assert [s.status for s in wf.steps[2:]] == [StepStatus.PENDING] * 2
@@ -207,17 +208,7 @@ def test_step_gets_identity_provenance_and_take_seed(fake: Fake) -> None:
 
 def test_step_outputs_feed_later_steps(fake: Fake) -> None:
     context = fake.context()
-    wf = Workflow(
-        steps=[
-            WorkflowStep(step_id="k", modality="keyframe", payload={"prompt": "x"}),
-            WorkflowStep(
-                step_id="v",
-                modality="video",
-                payload={"prompt": "x", "image": {"$step": "k", "output": "image"}},
-                depends_on=["k"],
-            ),
-        ]
-    )
+    wf = Workflow(steps=fake.keyframe_then_video({"$step": "k", "output": "image"}))
     wf.run(context)
     k, v = wf.steps
     assert k.receipt is not None and v.receipt is not None
@@ -227,17 +218,7 @@ def test_step_outputs_feed_later_steps(fake: Fake) -> None:
 
 def test_missing_output_reference_fails_the_step(fake: Fake) -> None:
     context = fake.context()
-    wf = Workflow(
-        steps=[
-            WorkflowStep(step_id="k", modality="keyframe", payload={"prompt": "x"}),
-            WorkflowStep(
-                step_id="v",
-                modality="video",
-                payload={"prompt": "x", "image": {"$step": "k", "output": "nope"}},
-                depends_on=["k"],
-            ),
-        ]
-    )
+    wf = Workflow(steps=fake.keyframe_then_video({"$step": "k", "output": "nope"}))
     wf.run(context)
     assert wf.steps[1].status is StepStatus.FAILED
     assert "no output 'nope'" in (wf.steps[1].error or "")
@@ -258,17 +239,8 @@ def test_steps_with_input_files_are_prepared_off_the_loop_in_list_order(
 
 def test_cut_short_take_goes_back_to_pending_and_resumes(fake: Fake) -> None:
     beat = Beat(beat_id="b1")
-    wf = Workflow(
-        steps=[
-            WorkflowStep(step_id="k", modality="keyframe", payload={"prompt": "x", "fake_cost": 1}),
-            WorkflowStep(
-                step_id="v",
-                modality="video",
-                payload={"prompt": "x", "image": {"$step": "k"}, "fake_cost": 1},
-                depends_on=["k"],
-            ),
-        ]
-    )
+    steps = fake.keyframe_then_video({"$step": "k"}, keyframe={"fake_cost": 1}, fake_cost=1)
+    wf = Workflow(steps=steps)
     take = beat.new_take(wf)
     take.execute(context=fake.context(budget=1.5))
     assert take.status is TakeStatus.PENDING
@@ -300,7 +272,7 @@ def test_a_scheduler_runs_one_run_at_a_time_and_can_run_again(
             scheduler = Scheduler(dispatcher)
             slow = Unit(workflow=probes.workflow(probes.step("a", latency_s=0.05)), context=context)
             task = asyncio.create_task(scheduler.run([slow]))
-            await asyncio.sleep(0.01)
+            await until(lambda: probes.tracker.active, what="the first run's call")
             with pytest.raises(StateError):
                 await scheduler.run([])
             assert (await task).succeeded == 1

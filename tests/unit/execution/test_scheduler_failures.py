@@ -14,6 +14,7 @@ from recoil.execution.scheduler import Scheduler, Unit
 from recoil.model.context import DispatchContext
 from recoil.model.receipt import ReceiptStatus
 from recoil.model.workflow import StepStatus
+from tests.helpers import until
 
 if TYPE_CHECKING:
     from conftest import Probes
@@ -168,11 +169,8 @@ def test_stop_lets_calls_in_flight_finish_within_grace(
     probes: Probes, context: DispatchContext
 ) -> None:
     wf = probes.workflow(*[probes.step(f"s{i}", latency_s=0.1) for i in range(6)])
-
-    def stop_soon(scheduler: Scheduler) -> None:
-        asyncio.get_running_loop().call_later(0.03, scheduler.stop)
-
-    report, _ = probes.run(context, wf, limits=Limits(concurrency=2), during=stop_soon, grace_s=5)
+    stop = probes.stop_when(lambda: probes.tracker.active == 2)  # two calls in flight
+    report, _ = probes.run(context, wf, limits=Limits(concurrency=2), during=stop, grace_s=5)
     assert report.interrupted and report.succeeded == 2 and report.left == 4
     assert len(probes.receipts(context)) == 2
     assert report.summary().startswith("interrupted: 2 succeeded")
@@ -181,13 +179,12 @@ def test_stop_lets_calls_in_flight_finish_within_grace(
 def test_stop_cancels_calls_still_in_flight_after_grace(
     probes: Probes, context: DispatchContext
 ) -> None:
-    wf = probes.workflow(probes.step("slow", latency_s=5), probes.step("quick", latency_s=0.01))
-
-    def stop_soon(scheduler: Scheduler) -> None:
-        asyncio.get_running_loop().call_later(0.05, lambda: scheduler.stop(grace_s=0.05))
-
-    report, scheduler = probes.run(context, wf, limits=Limits(concurrency=2), during=stop_soon)
-    assert report.interrupted and report.elapsed_s < 2
+    wf = probes.workflow(probes.step("slow", latency_s=60), probes.step("quick", latency_s=0.01))
+    quick_done = probes.stop_when(
+        lambda: wf.step("quick").status is StepStatus.SUCCEEDED, grace_s=0.05
+    )
+    report, scheduler = probes.run(context, wf, limits=Limits(concurrency=2), during=quick_done)
+    assert report.interrupted and report.elapsed_s < 30  # "slow" was cut off, not waited for
     assert [s.status for s in wf.steps] == [StepStatus.PENDING, StepStatus.SUCCEEDED]
     assert report.left == 1 and scheduler.in_flight == 0
     assert probes.tracker.active == 0
@@ -203,7 +200,7 @@ def test_cancelling_the_run_cancels_calls_and_frees_slots(
         async with Dispatcher(context, registry=probes.registry) as dispatcher:
             scheduler = Scheduler(dispatcher, limits=Limits(concurrency=2))
             task = asyncio.create_task(scheduler.run([Unit(workflow=wf, context=context)]))
-            await asyncio.sleep(0.05)
+            await until(lambda: probes.tracker.active == 2, what="two calls in flight")
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

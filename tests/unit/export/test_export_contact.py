@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import html.parser
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -126,8 +126,21 @@ def test_the_same_edit_gives_the_same_files(edit: Edit, tmp_path: Path) -> None:
     assert first == second
 
 
-def test_long_ids_and_actions_render_quickly(tmp_path: Path) -> None:
-    """Issue 11 item 6: fitting text to a cell is linear, not quadratic, in its length."""
+def test_long_ids_and_actions_render_quickly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 item 6: fitting text to a cell is linear, not quadratic, in its length.
+
+    The work is counted, not timed: how many characters the sheet has measured.
+    """
+    measured: list[int] = []
+    textlength = ImageDraw.ImageDraw.textlength
+
+    def counting(draw: ImageDraw.ImageDraw, text: str, *args: Any, **kwargs: Any) -> float:
+        measured.append(len(text))
+        return textlength(draw, text, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "textlength", counting)
     take = TakeMedia(take_id="t" * 5000, take_index=0, status="failed")
     beat = BeatCut(
         scene_id="s" * 5000,
@@ -138,11 +151,10 @@ def test_long_ids_and_actions_render_quickly(tmp_path: Path) -> None:
     )
     edit = Edit(title="T" * 30_000, fps=24, width=160, height=90, beats=(beat,))
 
-    start = time.perf_counter()
     page, grid = write_contact_sheet(edit, tmp_path)
-    elapsed = time.perf_counter() - start
 
-    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    # Less than the whole of even the shortest long text: the cost grows with what fits.
+    assert measured and sum(measured) < 5000, f"measured {sum(measured):,} characters"
     assert parse(page).cells[0].take_id == "t" * 5000, "the page keeps the whole id"
     with Image.open(grid) as image:
         image.load()

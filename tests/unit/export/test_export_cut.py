@@ -189,4 +189,5 @@ def test_five_three_second_beats_at_360p_cut_quickly(
     elapsed = time.perf_counter() - started
 
     assert report.frames == 360
-    assert elapsed < 10, f"cut took {elapsed:.2f} s"
+    # Faster than the cut plays (15 s), with room for a slow or busy machine.
+    assert elapsed < report.duration_s, f"a {report.duration_s:g} s cut took {elapsed:.2f} s"

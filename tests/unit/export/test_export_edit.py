@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from recoil.errors import ValidationError
 from recoil.export import BeatCut, Edit, ReviewNote, TakeMedia
+from recoil.records import codec
 
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=8)
 maybe_path = st.none() | ids.map(lambda name: Path("media") / f"{name}.mp4")
@@ -77,10 +78,10 @@ def edits(draw: st.DrawFn) -> Edit:
 
 @given(edits())
 def test_an_edit_round_trips_through_json(edit: Edit) -> None:
-    data = json.loads(json.dumps(edit.to_dict()))
+    data = json.loads(json.dumps(codec.encode(edit)))
 
-    assert (data["kind"], data["schema"]) == ("recoil.edit", 1)
-    assert Edit.from_dict(data) == edit
+    assert (data["kind"], data["schema"]) == ("edit", 2)
+    assert codec.decode_as(Edit, data) == edit
 
 
 def test_takes_are_ordered_by_index_and_frames_follow_the_rate() -> None:
@@ -139,7 +140,7 @@ def test_takes_are_ordered_by_index_and_frames_follow_the_rate() -> None:
             ),
             "twice",
         ),
-        (lambda: Edit.from_dict({"kind": "recoil.edit", "schema": 99}), "upgrade recoil"),
+        (lambda: codec.decode_as(Edit, {"kind": "recoil.edit", "schema": 99}), "upgrade recoil"),
     ],
 )
 def test_bad_values_are_refused_with_a_reason(build: Callable[[], object], message: str) -> None:

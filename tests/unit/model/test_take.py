@@ -16,6 +16,7 @@ from recoil.model.take import Beat, PrimaryStrategy, Project, Scene, Take, TakeS
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.fake import FakeProvider
 from recoil.providers.registry import Registry
+from recoil.records import codec
 from recoil.records.cache import LogIndex
 from recoil.records.log import ReceiptLog, read_records
 from tests.strategies import beats, projects, scenes, takes
@@ -116,11 +117,11 @@ def test_a_take_runs_once(
     """SPEC 6: a take runs once; executing a finished take raises."""
     take = Beat(beat_id="b1").new_take(workflow(step("a", **payload)))
     take.execute(context=context, registry=registry)
-    before = take.to_dict()
+    before = codec.encode(take)
     with pytest.raises(StateError, match="new take"):
         take.execute(context=context, registry=registry)
     assert fake.submits == 1
-    assert take.to_dict() == before
+    assert codec.encode(take) == before
 
 
 def test_take_identity_wins_in_provenance(project_dir: Path, registry: Registry) -> None:
@@ -192,16 +193,16 @@ def test_new_take_refuses_duplicates_and_never_mutates_existing_takes(
     original = workflow(step("a"))
     first = beat.new_take(original, take_id="t1")
     first.execute(context=context, registry=registry)
-    before = [t.to_dict() for t in beat.takes]
+    before = [codec.encode(t) for t in beat.takes]
     with pytest.raises(ValidationError, match="already has a take 't1'"):
         beat.new_take(workflow(), take_id="t1")
     with pytest.raises(ValidationError, match=original.workflow_id):
         beat.new_take(original)
-    assert [t.to_dict() for t in beat.takes] == before
+    assert [codec.encode(t) for t in beat.takes] == before
     retake = beat.new_take(original.fresh())
     assert retake.take_index == 1
     assert retake.status is TakeStatus.PENDING
-    assert [t.to_dict() for t in beat.takes[:1]] == before
+    assert [codec.encode(t) for t in beat.takes[:1]] == before
 
 
 def test_each_take_gets_its_own_seed(context: DispatchContext, registry: Registry) -> None:
@@ -313,7 +314,7 @@ def test_score_merges_later_eval_records(context: DispatchContext, registry: Reg
         beat.new_take(scored(score)).execute(context=context, registry=registry)
     [low] = beat.takes[0].receipts()
     with ReceiptLog(context.receipts_file) as log:
-        log.append(EvalRecord(receipt_id=low.receipt_id, scores={"quality": 0.95}).to_dict())
+        log.append(codec.encode(EvalRecord(receipt_id=low.receipt_id, scores={"quality": 0.95})))
     index = LogIndex.build(read_records(context.receipts_file))
     assert beat.select_primary("score") is beat.takes[1]
     assert beat.select_primary("score", scores=index.scores) is beat.takes[0]
@@ -336,15 +337,15 @@ def test_score_without_scores_is_an_error(context: DispatchContext, registry: Re
 
 def assert_round_trip(value: Take | Beat | Scene | Project) -> None:
     cls = type(value)
-    data = value.to_dict()
-    assert data["kind"] == cls.__name__
+    data = codec.encode(value)
+    assert data["kind"] == cls.__name__.lower()
     assert "schema" in data
-    assert cls.from_dict(data) == value
-    assert cls.from_dict(json.loads(json.dumps(data))) == value
+    assert codec.decode_as(cls, data) == value
+    assert codec.decode_as(cls, json.loads(json.dumps(data))) == value
 
 
 def test_round_trips_of_executed_objects(context: DispatchContext, registry: Registry) -> None:
-    """SPEC 6: Take, Beat, Scene and Project round-trip through to_dict/from_dict."""
+    """SPEC 6: Take, Beat, Scene and Project round-trip through the codec."""
     beat = Beat(beat_id="s1-b1", beat_metadata={"scene_id": "s1"}, base_seed=5)
     beat.new_take(workflow(step("a"), step("b", **FAIL))).execute(
         context=context, registry=registry
@@ -366,26 +367,26 @@ def test_round_trips_of_executed_objects(context: DispatchContext, registry: Reg
 @PROPERTY
 @given(takes())
 def test_take_round_trip_property(take: Take) -> None:
-    """SPEC 6: from_dict(t.to_dict()) == t for any take, also through JSON."""
+    """SPEC 6: codec.decode(codec.encode(t)) == t for any take, also through JSON."""
     assert_round_trip(take)
 
 
 @PROPERTY
 @given(beats())
 def test_beat_round_trip_property(beat: Beat) -> None:
-    """SPEC 6: from_dict(b.to_dict()) == b for any beat, also through JSON."""
+    """SPEC 6: codec.decode(codec.encode(b)) == b for any beat, also through JSON."""
     assert_round_trip(beat)
 
 
 @NESTED_PROPERTY
 @given(scenes)
 def test_scene_round_trip_property(scene: Scene) -> None:
-    """SPEC 6: from_dict(s.to_dict()) == s for any scene, also through JSON."""
+    """SPEC 6: codec.decode(codec.encode(s)) == s for any scene, also through JSON."""
     assert_round_trip(scene)
 
 
 @NESTED_PROPERTY
 @given(projects)
 def test_project_round_trip_property(project: Project) -> None:
-    """SPEC 6: from_dict(p.to_dict()) == p for any project, also through JSON."""
+    """SPEC 6: codec.decode(codec.encode(p)) == p for any project, also through JSON."""
     assert_round_trip(project)

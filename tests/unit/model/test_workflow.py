@@ -16,6 +16,7 @@ from recoil.model.context import DispatchContext
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.fake import FakeProvider
 from recoil.providers.registry import Registry
+from recoil.records import codec
 from tests.strategies import workflows
 
 FAIL = {"fake_fail": "permanent"}
@@ -334,15 +335,15 @@ def test_per_step_context_is_validated_again(
 
 
 def round_trips(wf: Workflow) -> None:
-    data = wf.to_dict()
-    assert data["kind"] == "Workflow"
+    data = codec.encode(wf)
+    assert data["kind"] == "workflow"
     assert "schema" in data
-    assert Workflow.from_dict(data) == wf
-    assert Workflow.from_dict(json.loads(json.dumps(data))) == wf
+    assert codec.decode_as(Workflow, data) == wf
+    assert codec.decode_as(Workflow, json.loads(json.dumps(data))) == wf
 
 
 def test_round_trip_unexecuted_and_executed(context: DispatchContext, registry: Registry) -> None:
-    """SPEC 5: to_dict/from_dict round-trip any workflow, executed or not, receipts included."""
+    """SPEC 5: the codec round-trips any workflow, executed or not, receipts included."""
     wf = Workflow(
         steps=[step("a"), step("b", **FAIL), step("c", "b"), step("d", "a", image=ref("a"))],
         global_provenance={"show": "pilot"},
@@ -356,16 +357,16 @@ def test_round_trip_unexecuted_and_executed(context: DispatchContext, registry: 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 @given(workflows())
 def test_round_trip_property(wf: Workflow) -> None:
-    """SPEC 5: from_dict(w.to_dict()) == w for any workflow, also through JSON text."""
+    """SPEC 5: codec.decode(codec.encode(w)) == w for any workflow, also through JSON text."""
     round_trips(wf)
 
 
-def test_from_dict_validates() -> None:
+def test_decode_validates() -> None:
     """SPEC 5: a workflow read back is validated like a new one."""
-    data = Workflow(steps=[step("a"), step("b", "a")]).to_dict()
+    data = codec.encode(Workflow(steps=[step("a"), step("b", "a")]))
     data["steps"].reverse()
     with pytest.raises(WorkflowValidationError, match="listed later"):
-        Workflow.from_dict(data)
+        codec.decode_as(Workflow, data)
 
 
 def test_fresh_resets_every_step(context: DispatchContext, registry: Registry) -> None:
@@ -375,7 +376,7 @@ def test_fresh_resets_every_step(context: DispatchContext, registry: Registry) -
         global_provenance={"g": {"x": 1}},
     )
     wf.run(context, registry=registry)
-    before = wf.to_dict()
+    before = codec.encode(wf)
     new = wf.fresh("wf-take-2")
     assert new.workflow_id == "wf-take-2"
     for s, old in zip(new.steps, wf.steps, strict=True):
@@ -396,5 +397,5 @@ def test_fresh_resets_every_step(context: DispatchContext, registry: Registry) -
     assert new.global_provenance == wf.global_provenance
     new.step("b").payload["nested"]["k"].append(2)
     new.global_provenance["g"]["x"] = 2
-    assert wf.to_dict() == before  # a deep copy: the executed workflow is untouched
+    assert codec.encode(wf) == before  # a deep copy: the executed workflow is untouched
     assert wf.fresh().workflow_id not in (wf.workflow_id, new.workflow_id)

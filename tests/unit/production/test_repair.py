@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,30 +19,15 @@ from recoil.production.repair import (
     verify_project,
 )
 from recoil.production.run import RunOptions, run_production_sync
+from recoil.records import codec
 
-SHOTLIST = """\
-version: 1
-project:
-  title: Repair
-  provider: fake
-  resolution: 160x90
-  fps: 12
-  takes_per_beat: 1
-  seed: 3
-scenes:
-  - id: one
-    beats:
-      - {id: a, action: a door opens, duration: 1}
-      - {id: b, action: a door closes, duration: 1}
-"""
+if TYPE_CHECKING:
+    from conftest import Doors
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("RECOIL_DATABASE_URL", raising=False)
-    folder = tmp_path / "film"
-    folder.mkdir()
-    (folder / "shotlist.yaml").write_text(SHOTLIST)
+def project(doors: Doors) -> Path:
+    folder = doors(1)
     assert run_production_sync(folder, RunOptions()).exit_code == 0
     return folder
 
@@ -100,8 +86,14 @@ def _fail(take: Take, step_id: str, receipt: Receipt, *, unknown: bool) -> None:
     error = ReceiptError(
         type="ProviderError", message="boom", retryable=False, unknown_outcome=unknown
     )
-    failed = Receipt.from_dict(
-        {**receipt.to_dict(), "status": "failed", "artifacts": {}, "error": error.to_dict()}
+    failed = codec.decode_as(
+        Receipt,
+        {
+            **codec.encode(receipt),
+            "status": "failed",
+            "artifacts": {},
+            "error": codec.plain(error),
+        },
     )
     step = take.workflow.step(step_id)
     step.status, step.receipt, step.error = StepStatus.FAILED, failed, "boom"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,27 +13,13 @@ from recoil.store import ProjectStore
 from recoil.store import store as store_module
 from recoil.store.follower import LogFollower
 
-SHOTLIST = """\
-version: 1
-project:
-  title: Follow
-  provider: fake
-  resolution: 160x90
-  fps: 12
-  takes_per_beat: 2
-  seed: 3
-scenes:
-  - id: one
-    beats:
-      - {id: a, action: a door opens, duration: 1}
-      - {id: b, action: a door closes, duration: 1}
-"""
+if TYPE_CHECKING:
+    from conftest import Doors
 
 
 def test_a_long_wave_is_indexed_by_a_follower(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    doors: Doors, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("RECOIL_DATABASE_URL", raising=False)
     monkeypatch.setattr(store_module, "FOLLOW_MIN_RECORDS", 1)  # this small run counts as long
     started: list[LogFollower] = []
     real_start = LogFollower.start
@@ -43,9 +29,7 @@ def test_a_long_wave_is_indexed_by_a_follower(
         real_start(self)
 
     monkeypatch.setattr(LogFollower, "start", start)
-    project = tmp_path / "film"
-    project.mkdir()
-    (project / "shotlist.yaml").write_text(SHOTLIST)
+    project = doors(2)
 
     outcome = run_production_sync(project, RunOptions())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 import uuid
 import wave
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image
 
 from recoil.errors import PayloadError, ProviderError
+from recoil.model.ids import now_us
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import (
     AudioRequest,
@@ -25,6 +27,7 @@ from recoil.model.requests import (
 )
 from recoil.providers.base import Job, JobState, JobStatus, Provider
 from recoil.providers.fake import FakeProvider
+from tests.helpers import wait_until
 
 
 def run(provider: FakeProvider, request: Request) -> JobState:
@@ -121,32 +124,87 @@ def test_cost_and_scores() -> None:
     assert state.eval_scores == {"s": 1.0}
 
 
+def _async_job(
+    fake: FakeProvider, latency_s: float, *, cancel: bool = False
+) -> tuple[Job, JobState]:
+    """Submit an async job, check it at once, then cancel it if asked: (the job, that state)."""
+    request = KeyframeRequest(prompt="x", params={"fake_async": True, "fake_latency_s": latency_s})
+
+    async def scenario() -> tuple[Job, JobState]:
+        job = await fake.submit(request, uuid.uuid4().hex)
+        first = await fake.check(job)
+        if cancel:
+            await fake.cancel(job)
+        return job, first
+
+    return asyncio.run(scenario())
+
+
+def _wait_ready(job: Job) -> None:
+    """Wait until the fake's clock has passed the time the job is ready at."""
+    wait_until(lambda: now_us() >= job.handle["ready_at_us"], what="the job's latency to pass")
+
+
 def test_async_jobs_complete_after_latency() -> None:
     """SPEC 8: with fake_async the fake is a submit-then-poll provider."""
     fake = FakeProvider()
-    request = KeyframeRequest(prompt="x", params={"fake_async": True, "fake_latency_s": 0.05})
-
-    async def scenario() -> tuple[Job, JobState, JobState]:
-        job = await fake.submit(request, uuid.uuid4().hex)
-        first = await fake.check(job)
-        await asyncio.sleep(0.06)
-        return job, first, await fake.check(job)
-
-    job, first, last = asyncio.run(scenario())
+    job, first = _async_job(fake, latency_s=0.5)
+    _wait_ready(job)
+    last = asyncio.run(fake.check(job))
     assert job.result is None
     assert job.job_id.startswith("fake-")
     assert first.status is JobStatus.RUNNING
     assert last.status is JobStatus.SUCCEEDED
     assert fake.checks == 2
-    asyncio.run(fake.cancel(job))
+    asyncio.run(fake.cancel(job))  # too late: a finished job stays finished
     assert fake.cancels == 1
+    assert asyncio.run(fake.check(job)).status is JobStatus.SUCCEEDED
+
+
+def test_cancel_stops_a_running_job_for_good() -> None:
+    """SPEC 8: after cancel, check reports the job cancelled, also once its latency is over."""
+    fake = FakeProvider()
+    job, first = _async_job(fake, latency_s=1.0, cancel=True)
+    assert first.status is JobStatus.RUNNING
+    assert asyncio.run(fake.check(job)).status is JobStatus.CANCELLED
+    _wait_ready(job)
+    assert asyncio.run(fake.check(job)).status is JobStatus.CANCELLED
+    assert (fake.submits, fake.checks, fake.cancels) == (1, 3, 1)
+    again, _ = _async_job(fake, latency_s=1.0)  # a new attempt is a new job
+    assert asyncio.run(fake.check(again)).status is not JobStatus.CANCELLED
+
+
+def test_with_a_calls_file_any_instance_sees_the_cancel(tmp_path: Path) -> None:
+    """SPEC 8: the calls file is the fake vendor's memory, cancels included."""
+    options = {"calls_file": str(tmp_path / "calls.txt")}
+    job, _ = _async_job(FakeProvider(ProviderConfig(options=options)), latency_s=30.0)
+    handle = json.loads(json.dumps(dict(job.handle)))  # as read back from the log
+    asyncio.run(FakeProvider(ProviderConfig(options=options)).cancel(job))
+    later = FakeProvider(ProviderConfig(options=options))
+    state = asyncio.run(later.check(Job(job_id=job.job_id, handle=handle)))
+    assert state.status is JobStatus.CANCELLED
+    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 1  # submits only
+    # A new process resubmits the same request: the same job id, but not the one cancelled.
+    resubmitted, first = _async_job(FakeProvider(ProviderConfig(options=options)), 30.0)
+    assert resubmitted.job_id == job.job_id
+    assert first.status is JobStatus.RUNNING
 
 
 def test_latency_and_garbage() -> None:
     """SPEC 8: fake_latency_s delays the job; fake_garbage returns bytes that are no file."""
-    started = time.perf_counter()
-    run(FakeProvider(), KeyframeRequest(prompt="x", params={"fake_latency_s": 0.05}))
-    assert time.perf_counter() - started >= 0.05
+
+    async def submit_time(latency_s: float) -> float:
+        # On the clock asyncio sleeps by, whose timers may fire up to its resolution early.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await FakeProvider().submit(
+            KeyframeRequest(prompt="x", params={"fake_latency_s": latency_s}), "k"
+        )
+        return loop.time() - started
+
+    resolution = time.get_clock_info("monotonic").resolution
+    assert asyncio.run(submit_time(0.05)) >= 0.05 - resolution
+
     state = run(FakeProvider(), KeyframeRequest(prompt="x", params={"fake_garbage": True}))
     assert not state.outputs[0].data.startswith(b"\x89PNG")
 

@@ -16,6 +16,7 @@ from recoil.model.receipt import (
     Submitted,
 )
 from recoil.providers.registry import Registry
+from recoil.records import codec
 from recoil.records.cache import LogIndex, request_sha256
 from recoil.records.log import ReceiptLog, read_records
 
@@ -154,7 +155,7 @@ def test_eval_records_merge_from_the_log(context: DispatchContext, registry: Reg
     )
     assert scored.eval_scores == {"sharpness": 0.4}
     with ReceiptLog(context.receipts_file) as log:
-        log.append(EvalRecord(receipt_id=scored.receipt_id, scores={"exposure": 0.6}).to_dict())
+        log.append(codec.encode(EvalRecord(receipt_id=scored.receipt_id, scores={"exposure": 0.6})))
     index = LogIndex.build(read_records(Path(context.receipts_file)))
     assert index.scores(index.receipts[scored.receipt_id]) == {"sharpness": 0.4, "exposure": 0.6}
     assert index.receipts[scored.receipt_id] == scored

@@ -13,18 +13,35 @@ import pytest
 
 from recoil.errors import StoreError
 from recoil.model.receipt import EvalRecord, Receipt, Submitted
+from recoil.records import codec
 from recoil.records.log import ReceiptLog, encode_line, read_records
 
 
 def submitted(n: int) -> dict[str, Any]:
-    return Submitted(
-        receipt_id=f"r_{n}",
-        modality="video",
-        provider="fake",
-        request_sha256=f"{n:064x}",
-        job_id=f"job-{n}",
-        submitted_us=n,
-    ).to_dict()
+    return codec.encode(
+        Submitted(
+            receipt_id=f"r_{n}",
+            modality="video",
+            provider="fake",
+            request_sha256=f"{n:064x}",
+            job_id=f"job-{n}",
+            submitted_us=n,
+        )
+    )
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of the file each ``os.fsync`` made durable, in order."""
+    real_fsync = os.fsync
+    sizes: list[int] = []
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        sizes.append(os.fstat(fd).st_size)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return sizes
 
 
 def test_one_line_per_record(tmp_path: Path) -> None:
@@ -47,33 +64,17 @@ def test_encode_line_is_canonical() -> None:
     assert line == '{"a":"caf\u00e9","b":1}\n'.encode()
 
 
-def test_appends_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_appends_are_fsynced(tmp_path: Path, fsynced: list[int]) -> None:
     """SPEC 2.6: an append is on disk (fsynced) before it returns."""
     path = tmp_path / "receipts.jsonl"
-    real_fsync = os.fsync
-    synced: list[int] = []
-
-    def recording_fsync(fd: int) -> None:
-        real_fsync(fd)
-        synced.append(os.fstat(fd).st_size)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
     with ReceiptLog(path) as log:
         log.append(submitted(1))
-        assert synced[-1] == path.stat().st_size > 0
+        assert fsynced[-1] == path.stat().st_size > 0
 
 
-def test_async_appends_group_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_async_appends_group_commit(tmp_path: Path, fsynced: list[int]) -> None:
     """SPEC 2.6: concurrent async appends are all durable and share fsyncs (group commit)."""
     path = tmp_path / "receipts.jsonl"
-    real_fsync = os.fsync
-    calls: list[int] = []
-
-    def counting_fsync(fd: int) -> None:
-        real_fsync(fd)
-        calls.append(fd)
-
-    monkeypatch.setattr(os, "fsync", counting_fsync)
 
     async def scenario() -> None:
         with ReceiptLog(path) as log:
@@ -81,7 +82,7 @@ def test_async_appends_group_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     asyncio.run(scenario())
     assert sorted(r.receipt_id for r in read_records(path)) == sorted(f"r_{n}" for n in range(50))
-    assert 1 <= len(calls) < 50
+    assert 1 <= len(fsynced) < 50
 
 
 def test_torn_tail_is_set_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -154,7 +155,8 @@ def test_reader_skips_bad_and_unknown_lines(
 def test_eval_records_never_rewrite_receipts(tmp_path: Path) -> None:
     """SPEC 3: eval scores are appended as `eval` records; the receipt line stays as written."""
     path = tmp_path / "receipts.jsonl"
-    receipt = Receipt.from_dict(
+    receipt = codec.decode_as(
+        Receipt,
         {
             "receipt_id": "r_1",
             "modality": "keyframe",
@@ -163,12 +165,12 @@ def test_eval_records_never_rewrite_receipts(tmp_path: Path) -> None:
             "request_sha256": "a" * 64,
             "started_us": 1,
             "finished_us": 2,
-        }
+        },
     )
     with ReceiptLog(path) as log:
-        log.append(receipt.to_dict())
+        log.append(codec.encode(receipt))
         before = path.read_bytes()
-        log.append(EvalRecord(receipt_id="r_1", scores={"sharpness": 0.7}).to_dict())
+        log.append(codec.encode(EvalRecord(receipt_id="r_1", scores={"sharpness": 0.7})))
     assert path.read_bytes().startswith(before)
     records = list(read_records(path))
     assert records[0] == receipt
@@ -185,18 +187,10 @@ def test_closed_log_refuses_appends(tmp_path: Path) -> None:
 
 
 def test_append_then_calls_back_once_the_line_is_on_disk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fsynced: list[int]
 ) -> None:
     """Each queued record's callback runs after the fsync that made its line durable."""
     path = tmp_path / "receipts.jsonl"
-    synced: list[int] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(fd: int) -> None:
-        real_fsync(fd)
-        synced.append(path.stat().st_size)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
     seen: list[tuple[int, int, StoreError | None]] = []
 
     async def scenario() -> None:
@@ -205,7 +199,7 @@ def test_append_then_calls_back_once_the_line_is_on_disk(
                 line_end = len(b"".join(encode_line(submitted(k)) for k in range(n + 1)))
                 log.append_then(
                     submitted(n),
-                    lambda error, end=line_end: seen.append((end, synced[-1], error)),
+                    lambda error, end=line_end: seen.append((end, fsynced[-1], error)),
                 )
             await log.flushed()
 

@@ -180,7 +180,7 @@ def test_build_sidecar_and_round_trip(tmp_path: Path) -> None:
     artifact = Artifact(name="image", path=str(path), sha256="ab" * 32, mime="image/png", bytes=3)
     sidecar = build_sidecar(_receipt(artifact), artifact, "2024-01-01T00:00:00+00:00")
     assert sidecar["kind"] == "sidecar"
-    assert "schema_version" in sidecar
+    assert sidecar["schema"] == 2
     assert sidecar["provenance"]["prompt"] == PROMPT
     assert sidecar["provenance"]["session_secret"] == "[redacted]"
     assert sidecar["request"]["params"]["token"] == "[redacted]"

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 
 from recoil.model.cost import Cost
 from recoil.model.receipt import (
-    SCHEMA_VERSION,
     Artifact,
     EvalRecord,
     Receipt,
@@ -18,13 +17,13 @@ from recoil.model.receipt import (
     ReceiptStatus,
     Sending,
     Submitted,
-    record_from_dict,
 )
+from recoil.records import codec
 from tests.strategies import receipts
 
 SPEC_FIELDS = {
     "receipt_id",
-    "schema_version",
+    "schema",
     "modality",
     "provider",
     "model",
@@ -77,18 +76,18 @@ def make(**changes: Any) -> Receipt:
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(receipts())
 def test_receipt_round_trip(receipt: Receipt) -> None:
-    """SPEC 3: a receipt round-trips through to_dict/from_dict and through JSON text."""
-    assert Receipt.from_dict(receipt.to_dict()) == receipt
-    line = json.loads(json.dumps(receipt.to_dict()))
-    assert Receipt.from_dict(line) == receipt
-    assert record_from_dict(line) == receipt
+    """SPEC 3: a receipt round-trips through the codec and through JSON text."""
+    assert codec.decode_as(Receipt, codec.encode(receipt)) == receipt
+    line = json.loads(json.dumps(codec.encode(receipt)))
+    assert codec.decode_as(Receipt, line) == receipt
+    assert codec.decode_record(line) == receipt
 
 
 def test_receipt_line_has_the_spec_fields() -> None:
     """SPEC 3: a receipt line carries the kind tag, schema version and every listed field."""
-    data = make().to_dict()
+    data = codec.encode(make())
     assert data["kind"] == "receipt"
-    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["schema"] == 2
     assert set(data) >= SPEC_FIELDS
     assert data["artifacts"]["image"] == {
         "name": "image",
@@ -124,7 +123,7 @@ def test_failed_receipt_error_is_structured() -> None:
     """SPEC 2.5: the error of a failed receipt has type, message, retryable and raw status."""
     error = ReceiptError(type="http", message="busy", retryable=True, provider_status="503")
     receipt = make(status=ReceiptStatus.FAILED, error=error, artifacts={})
-    data = receipt.to_dict()["error"]
+    data = codec.encode(receipt)["error"]
     assert data["type"] == "http"
     assert data["message"] == "busy"
     assert data["retryable"] is True
@@ -144,8 +143,7 @@ def test_old_lines_read_with_defaults() -> None:
         "started_us": 1,
         "finished_us": 2,
     }
-    receipt = Receipt.from_dict(old)
-    assert receipt.schema_version == SCHEMA_VERSION
+    receipt = codec.decode_as(Receipt, old)
     assert (receipt.cached, receipt.attempt, receipt.eval_scores, receipt.job_id) == (
         False,
         1,
@@ -155,7 +153,7 @@ def test_old_lines_read_with_defaults() -> None:
     assert receipt.cost == Cost()
     untagged = dict(old)
     del untagged["kind"]
-    assert record_from_dict(untagged) == receipt
+    assert codec.decode_record(untagged) == receipt
 
 
 def test_every_record_kind_is_tagged_and_round_trips() -> None:
@@ -180,12 +178,12 @@ def test_every_record_kind_is_tagged_and_round_trips() -> None:
     )
     scored = EvalRecord(receipt_id="r_1", scores={"sharpness": 0.5}, scorer="image", created_us=6)
     for record, kind in ((sending, "sending"), (submitted, "submitted"), (scored, "eval")):
-        data = json.loads(json.dumps(record.to_dict()))
+        data = json.loads(json.dumps(codec.encode(record)))
         assert data["kind"] == kind
-        assert data["schema_version"] == SCHEMA_VERSION
-        assert record_from_dict(data) == record
+        assert data["schema"] == 2
+        assert codec.decode_record(data) == record
 
 
 def test_unknown_kind_is_skipped() -> None:
     """SPEC 3: a kind this version does not know decodes to None (newer writers add kinds)."""
-    assert record_from_dict({"kind": "storyboard", "schema_version": 9}) is None
+    assert codec.decode_record({"kind": "storyboard", "schema_version": 9}) is None

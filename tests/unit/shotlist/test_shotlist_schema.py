@@ -26,6 +26,13 @@ def make(**beat_overrides: Any) -> dict[str, Any]:
     }
 
 
+def problems(data: dict[str, Any]) -> tuple[str, ...]:
+    """The problems validating ``data`` finds (it must find some)."""
+    with pytest.raises(ShotListError) as info:
+        validate_shotlist("shots.yaml", data)
+    return info.value.problems
+
+
 def test_defaults() -> None:
     shotlist = ShotList.model_validate(make())
     project = shotlist.project
@@ -130,9 +137,7 @@ def test_beat_rejects_unknown_fields() -> None:
 )
 def test_values_are_not_coerced(field: str, value: object, message: str) -> None:
     """``duration: true`` is an error, not a 1 s beat (issue 11, item 9)."""
-    with pytest.raises(ShotListError) as info:
-        validate_shotlist("shots.yaml", make(**{field: value}))
-    assert info.value.problems == (f"scenes[1].beats[0].{field}: {message}",)
+    assert problems(make(**{field: value})) == (f"scenes[1].beats[0].{field}: {message}",)
 
 
 def test_whole_numbers_are_numbers() -> None:
@@ -146,9 +151,7 @@ def test_whole_numbers_are_numbers() -> None:
 @pytest.mark.parametrize("version", [True, 1.0, "1", 2])
 def test_version_is_exactly_one(version: object) -> None:
     data = {**make(), "version": version}
-    with pytest.raises(ShotListError) as info:
-        validate_shotlist("shots.yaml", data)
-    assert info.value.problems == (f"version: got {version!r}, allowed: 1",)
+    assert problems(data) == (f"version: got {version!r}, allowed: 1",)
 
 
 def too_long_text(length: int, limit: int) -> str:
@@ -183,17 +186,13 @@ def test_text_lengths_are_limited(path: tuple[str | int, ...], limit: int) -> No
     parent[path[-1]] = "a" * limit
     ShotList.model_validate(data)  # at the limit
     parent[path[-1]] = "a" * (limit + 1)
-    with pytest.raises(ShotListError) as info:
-        validate_shotlist("shots.yaml", data)
-    assert info.value.problems == (f"{format_loc(path)}: {too_long_text(limit + 1, limit)}",)
+    assert problems(data) == (f"{format_loc(path)}: {too_long_text(limit + 1, limit)}",)
 
 
 def test_a_long_character_id_is_limited() -> None:
     data = make()
     data["characters"]["a" * 129] = {"name": "A", "description": "d"}
-    with pytest.raises(ShotListError) as info:
-        validate_shotlist("shots.yaml", data)
-    assert info.value.problems == (
+    assert problems(data) == (
         f"characters[{describe('a' * 129)}]: invalid key: {too_long_text(129, 128)}",
     )
 
@@ -214,18 +213,12 @@ def test_list_lengths_are_limited() -> None:
     data["scenes"] += [
         {"id": f"s{i}", "beats": [{"id": f"x{i}", "action": "a"}]} for i in range(999)
     ]
-    with pytest.raises(ShotListError) as info:
-        validate_shotlist("shots.yaml", data)
-    problems = [p for p in info.value.problems if "allows at most" in p]
-    assert problems == [
+    assert [p for p in problems(data) if "allows at most" in p] == [
         "characters: allows at most 1,000 entries, got more",
         "scenes: allows at most 1,000 items, got 1,001",
     ]
     del data["characters"]["c1000"], data["scenes"][-1]
-    with pytest.raises(ShotListError) as info:
-        validate_shotlist("shots.yaml", data)
-    problems = [p for p in info.value.problems if "allows at most" in p]
-    assert problems == [
+    assert [p for p in problems(data) if "allows at most" in p] == [
         "characters.anna.reference_images: allows at most 100 items, got 101",
         "scenes[0].beats: allows at most 1,000 items, got 1,001",
         "scenes[1].beats[0].characters: allows at most 100 items, got 101",

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from recoil.model.receipt import Receipt
+from recoil.records import codec
 from recoil.records.log import ReceiptLog
 from recoil.store import ProjectStore
 from recoil.store.follower import LogFollower
 from recoil.store.store import FOLLOW_MIN_RECORDS
+from tests.helpers import wait_until
 
 OpenStore = Callable[..., ProjectStore]
 MakeReceipt = Callable[..., Receipt]
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_the_store_is_current_during_a_run(
@@ -37,11 +29,11 @@ def test_the_store_is_current_during_a_run(
     ):
         assert isinstance(follower, LogFollower)
         for receipt in receipts[:150]:
-            log.append(receipt.to_dict())
+            log.append(codec.encode(receipt))
         # Indexed by the other process while the "run" goes on, before any reconcile.
-        assert wait_for(lambda: len(reader.receipts()) == 150)
+        wait_until(lambda: len(reader.receipts()) == 150, what="the follower's 150 receipts")
         for receipt in receipts[150:]:
-            log.append(receipt.to_dict())
+            log.append(codec.encode(receipt))
     store.reconcile()
     assert reader.receipts() == receipts  # each exactly once, in log order
 
@@ -55,12 +47,12 @@ def test_a_killed_follower_loses_nothing(
     assert isinstance(follower, LogFollower)
     with follower, ReceiptLog(project_dir / "receipts.jsonl") as log:
         for receipt in receipts[:200]:
-            log.append(receipt.to_dict())
-        assert wait_for(lambda: len(store.receipts()) > 0)
+            log.append(codec.encode(receipt))
+        wait_until(store.receipts, what="the follower's first receipts")
         assert follower._process is not None
         follower._process.kill()  # mid-way, maybe mid-transaction
         for receipt in receipts[200:]:
-            log.append(receipt.to_dict())
+            log.append(codec.encode(receipt))
     assert store.reconcile() >= 200
     assert store.receipts() == receipts
 

@@ -16,8 +16,8 @@ from recoil.model.receipt import (
     ReceiptStatus,
     Record,
     Submitted,
-    record_from_dict,
 )
+from recoil.records import codec
 from recoil.store.log_index import add_chunk
 from recoil.store.log_tail import TailChunk
 from recoil.store.table_rows import LogRows
@@ -43,16 +43,17 @@ SUCCEEDED = Receipt(
     provenance={"scene_id": "sc", "take_id": "t", "workflow_step_id": "s"},
     eval_scores={"sharpness": 0.5},
     run_id="run",
-).to_dict()
+)
+SUCCEEDED = codec.encode(SUCCEEDED)
 FAILED = {
     **SUCCEEDED,
     "status": "failed",
     "artifacts": {},
-    "error": ReceiptError(type="E", message="m", retryable=True).to_dict(),
+    "error": codec.plain(ReceiptError(type="E", message="m", retryable=True)),
 }
-SUBMITTED = Submitted(
-    receipt_id="r1", modality="video", provider="fal", request_sha256="s", job_id="j"
-).to_dict()
+SUBMITTED = codec.encode(
+    Submitted(receipt_id="r1", modality="video", provider="fal", request_sha256="s", job_id="j")
+)
 
 SCALARS = (
     st.none()
@@ -99,7 +100,7 @@ def rows_of(lines: list[bytes]) -> LogRows:
 
 def read(data: dict[str, Any]) -> Record | None:
     try:
-        return record_from_dict(data)
+        return codec.decode_record(data)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -38,12 +38,15 @@ def test_a_second_writer_is_refused_with_the_holder_named(project_dir: Path) -> 
 
 def test_a_killed_holder_never_blocks_the_project(project_dir: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from recoil.store.lock import ProjectLock;"
+        "import sys; from pathlib import Path; from recoil.store.lock import ProjectLock;"
         "lock = ProjectLock(Path(sys.argv[1]), command='recoil run'); lock.acquire();"
-        "print('held', flush=True); time.sleep(60)"
+        "print('held', flush=True); sys.stdin.read()"  # held until killed (or orphaned)
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(project_dir)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, str(project_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -52,8 +55,9 @@ def test_a_killed_holder_never_blocks_the_project(project_dir: Path) -> None:
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
-        if holder.stdout is not None:
-            holder.stdout.close()
+        for pipe in (holder.stdin, holder.stdout):
+            if pipe is not None:
+                pipe.close()
     # The stale holder info is still in the file; the lock is not.
     assert str(holder.pid) in (project_dir / WRITER_LOCK_FILE).read_text()
     with ProjectLock(project_dir, command="recoil run"):

@@ -86,14 +86,15 @@ def test_eval_scores_merge_later_records_over_the_receipts_own(
     }
 
 
-def test_cache_lookup_and_open_jobs(open_store: OpenStore, make_receipt: MakeReceipt) -> None:
+def test_receipts_and_jobs_are_indexed_once(
+    open_store: OpenStore, make_receipt: MakeReceipt
+) -> None:
     store = open_store()
     first = make_receipt(request_sha256="k" * 64)
     failed = make_receipt(request_sha256="k" * 64, status="failed")
     latest = make_receipt(request_sha256="k" * 64)
-    store.index_records([first, failed, latest])
-    assert store.find_succeeded("k" * 64) == latest
-    assert store.find_succeeded("x" * 64) is None
+    assert store.index_records([first, failed, latest]) == 3
+    assert store.receipts() == [first, failed, latest]
 
     def submitted(receipt_id: str) -> Submitted:
         return Submitted(
@@ -106,5 +107,5 @@ def test_cache_lookup_and_open_jobs(open_store: OpenStore, make_receipt: MakeRec
         )
 
     done = make_receipt()
-    store.index_records([submitted("rcpt_open"), submitted(done.receipt_id), done])
-    assert store.open_jobs() == [submitted("rcpt_open")]
+    assert store.index_records([submitted("rcpt_open"), submitted(done.receipt_id), done]) == 3
+    assert store.index_records([submitted("rcpt_open"), done]) == 0  # already known

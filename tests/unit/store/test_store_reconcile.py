@@ -9,6 +9,7 @@ from pathlib import Path
 from recoil.model.receipt import EvalRecord, Receipt, Submitted
 from recoil.model.take import Project
 from recoil.model.workflow import StepStatus
+from recoil.records import codec
 from recoil.records.log import ReceiptLog, encode_line
 from recoil.store import ProjectStore
 
@@ -19,7 +20,7 @@ MakeReceipt = Callable[..., Receipt]
 def append(project_dir: Path, *records: Receipt | Submitted | EvalRecord) -> None:
     with ReceiptLog(project_dir / "receipts.jsonl") as log:
         for record in records:
-            log.append(record.to_dict())
+            log.append(codec.encode(record))
 
 
 def test_records_appended_while_the_store_was_closed_are_indexed_on_open(
@@ -34,7 +35,7 @@ def test_records_appended_while_the_store_was_closed_are_indexed_on_open(
     append(project_dir, *made, job, score)
     store = open_store()
     assert store.receipts() == made
-    assert store.open_jobs() == [job]
+    assert store.index_records([job]) == 0  # the job was indexed on open
     assert store.eval_scores() == {made[0].receipt_id: {"sharpness": 0.4}}
     assert store.reconcile() == 0
 
@@ -55,7 +56,7 @@ def test_a_torn_last_line_waits_until_it_is_set_aside(
 ) -> None:
     whole, torn, after = make_receipt(), make_receipt(), make_receipt()
     log_path = project_dir / "receipts.jsonl"
-    log_path.write_bytes(encode_line(whole.to_dict()) + encode_line(torn.to_dict())[:40])
+    log_path.write_bytes(encode_line(codec.encode(whole)) + encode_line(codec.encode(torn))[:40])
     store = open_store()
     assert store.receipts() == [whole]
     append(project_dir, after)  # opening the log for writing sets the torn line aside
@@ -69,7 +70,7 @@ def test_an_unreadable_line_is_skipped(
 ) -> None:
     first, second = make_receipt(), make_receipt()
     (project_dir / "receipts.jsonl").write_bytes(
-        encode_line(first.to_dict()) + b"{not json\n" + encode_line(second.to_dict())
+        encode_line(codec.encode(first)) + b"{not json\n" + encode_line(codec.encode(second))
     )
     assert open_store().receipts() == [first, second]
 
@@ -82,10 +83,10 @@ def test_a_log_that_changed_is_read_again_from_the_start(
     store = open_store()
     log_path = project_dir / "receipts.jsonl"
     replacement = make_receipt()
-    log_path.write_bytes(encode_line(replacement.to_dict()))  # shorter: it shrank
+    log_path.write_bytes(encode_line(codec.encode(replacement)))  # shorter: it shrank
     assert store.reconcile() == 1
     rewritten = [make_receipt() for _ in range(4)]
-    log_path.write_bytes(b"".join(encode_line(r.to_dict()) for r in rewritten))  # longer
+    log_path.write_bytes(b"".join(encode_line(codec.encode(r)) for r in rewritten))  # longer
     assert store.reconcile() == 4
     assert store.receipts() == [*old, replacement, *rewritten]
     log_path.unlink()

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from recoil.errors import NotFoundError, ValidationError
+from recoil.model.receipt import ReviewRecord
 from recoil.model.take import Project
+from recoil.records import codec
 from recoil.records.log import read_records
 from recoil.store import ProjectStore, ReviewNote, ReviewStatus, schema
 
@@ -65,7 +67,7 @@ def test_reviewing_an_unknown_take_names_it(open_store: OpenStore) -> None:
 
 def test_review_note_round_trips_and_checks_its_frame() -> None:
     pinned = note("flicker here", frame=3)
-    assert ReviewNote.from_dict(pinned.to_dict()) == pinned
+    assert codec.parse(ReviewNote, codec.plain(pinned)) == pinned
     with pytest.raises(ValidationError, match="frame"):
         note("bad", frame=-1)
 
@@ -94,7 +96,7 @@ def test_an_older_stores_review_tables_move_into_the_log(
     store = open_store()
     store.save_project(film)
     take_id = film.scenes[0].beats[0].takes[1].take_id
-    with store._write() as conn:  # what a schema-2 store held
+    with store._db.write() as conn:  # what a schema-2 store held
         schema.legacy.create_all(conn)
         conn.execute(
             schema.legacy_reviews.insert(),
@@ -125,7 +127,9 @@ def test_an_older_stores_review_tables_move_into_the_log(
     reopened = open_store()
     status, notes = reopened.review(take_id)
     assert status is ReviewStatus.APPROVED and [n.text for n in notes] == ["keep"]
-    logged = [r for r in read_records(project_dir / "receipts.jsonl") if r.kind == "review"]
+    logged = [
+        r for r in read_records(project_dir / "receipts.jsonl") if isinstance(r, ReviewRecord)
+    ]
     assert len(logged) == 2
     reopened.purge()  # the decisions now outlive the store
     reopened.reconcile()

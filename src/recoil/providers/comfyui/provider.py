@@ -48,21 +48,27 @@ from recoil.model.cost import Cost
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
 from recoil.providers.base import Job, JobState, JobStatus, Output
+from recoil.providers.comfyui.api import ComfyAPI, json_body
 from recoil.providers.comfyui.binding import (
     MEDIA_FIELDS,
     Template,
     check_media_bindings,
-    format_execution_error,
     format_node_errors,
     load_templates,
     request_values,
     select_template,
 )
+from recoil.providers.comfyui.history import (
+    execution_error,
+    execution_seconds,
+    in_queue,
+    interrupted,
+    output_files,
+)
 from recoil.providers.comfyui.socket import ProgressSocket
-from recoil.providers.http import Boundary, default_timeout, mime_for, role_names
+from recoil.providers.http import Boundary, default_timeout, role_names
 
 MODALITIES = ("keyframe", "video", "audio", "upscale")
-_OUTPUT_KEYS = ("images", "gifs", "videos", "audio")
 _DEFAULT_SERVER = "http://127.0.0.1:8188"
 _PROMPT_IDS = uuid.UUID("5d0b8f3e-1c2a-4e57-9a8b-7f3c2d1e0a96")
 """The namespace of prompt ids made from dispatch keys."""
@@ -98,7 +104,7 @@ class ComfyUIProvider:
         self.estimate_seconds = float(options.get("estimate_seconds", 0.0))
         self.client_id = uuid.uuid4().hex
         self._boundary = Boundary("comfyui", url_setting="servers")
-        self._client = httpx.AsyncClient(timeout=default_timeout(options))
+        self._api = ComfyAPI(self._boundary, default_timeout(options))
         self._sockets: dict[str, ProgressSocket] = {}
         self._inflight: Counter[str] = Counter()
         self._cancelled: set[str] = set()
@@ -127,7 +133,7 @@ class ComfyUIProvider:
             problems.extend(template.problems(None))
         for server in self.servers:
             try:
-                response = await self._send("GET", server, "/object_info", what="preflight")
+                response = await self._api.send("GET", server, "/object_info", what="preflight")
                 info = response.json()
             except (ProviderError, ValueError) as exc:
                 problems.append(f"comfyui server {server} is not usable: {exc}")
@@ -145,11 +151,7 @@ class ComfyUIProvider:
         template = select_template(self.templates, request)
         check_media_bindings(template, request)
         server = await self._pick_server()
-        values = request_values(request)
-        for name in MEDIA_FIELDS:
-            path = getattr(request, name, None)
-            if isinstance(path, str):
-                values[name] = await self._upload(server, Path(path))
+        values = await self._values(server, request)
         prompt_id = _prompt_id(key)
         socket = self._socket(server)
         await socket.ensure()
@@ -162,39 +164,14 @@ class ComfyUIProvider:
         job = _job(server, prompt_id, template, time.time())
         socket.watch(prompt_id)
         try:
-            response = await self._send(
+            response = await self._api.send(
                 "POST", server, "/prompt", what="submit", idempotent=False, json=body, ok=(400,)
             )
         except ProviderError as exc:
             if not exc.unknown_outcome:
                 raise
-            try:
-                exists = await self._exists(server, prompt_id)
-            except ProviderError:
-                exists = False
-            if exists:
-                self._inflight[server] += 1
-                return job
-            raise self._boundary.error(
-                f"{exc} (looked for prompt {prompt_id} in the server's queue and history: "
-                "not there, or the server did not answer)",
-                retryable=False,
-                unknown_outcome=True,
-                error_type="unknown_outcome",
-            ) from None
-        answer = _json(response)
-        if response.status_code == 400:
-            raise self._rejected(answer, template)
-        failed = answer.get("node_errors") or {}
-        if any(
-            nid == template.output or template.output in (entry.get("dependent_outputs") or [])
-            for nid, entry in failed.items()
-        ):
-            # The rest of the graph still runs; it would be wasted.
-            await self.cancel(job)
-            raise self._rejected(answer, template)
-        self._inflight[server] += 1
-        return job
+            return await self._adopt(exc, job)
+        return await self._accept(response, job, template)
 
     async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
         """The prompt a cut-off submit sent, looked up by its id on every server."""
@@ -203,7 +180,7 @@ class ComfyUIProvider:
         silent = []
         for server in self.servers:
             try:
-                if await self._exists(server, prompt_id):
+                if await self._api.exists(server, prompt_id):
                     self._inflight[server] += 1
                     return _job(server, prompt_id, template, sent_us / 1e6)
             except ProviderError as exc:
@@ -226,15 +203,15 @@ class ComfyUIProvider:
             # Until ComfyUI's end signal the history may not be written yet.
             status = JobStatus.RUNNING if seen.status.done else seen.status
             return JobState(status=status, progress=seen.progress, raw_status="websocket")
-        entry = await self._history(server, prompt_id)
+        entry = await self._api.history(server, prompt_id)
         if entry is None:
-            queue = (await self._send("GET", server, "/queue", what="queue")).json()
-            if _in_queue(queue.get("queue_running"), prompt_id):
+            queue = await self._api.queue(server)
+            if in_queue(queue.get("queue_running"), prompt_id):
                 return JobState(status=JobStatus.RUNNING, raw_status="queue_running")
-            if _in_queue(queue.get("queue_pending"), prompt_id):
+            if in_queue(queue.get("queue_pending"), prompt_id):
                 return JobState(status=JobStatus.QUEUED, raw_status="queue_pending")
             # It may have finished between the two calls.
-            entry = await self._history(server, prompt_id)
+            entry = await self._api.history(server, prompt_id)
         if entry is None:
             self._finished(server, prompt_id)
             if prompt_id in self._cancelled:  # deleted from the queue before it ran
@@ -257,15 +234,17 @@ class ComfyUIProvider:
         """Remove the prompt from the queue and interrupt it if it is running."""
         server, prompt_id = job.handle["server"], job.handle["prompt_id"]
         self._cancelled.add(prompt_id)
-        await self._send("POST", server, "/queue", what="cancel", json={"delete": [prompt_id]})
-        await self._send("POST", server, "/interrupt", what="cancel", json={"prompt_id": prompt_id})
+        await self._api.send("POST", server, "/queue", what="cancel", json={"delete": [prompt_id]})
+        await self._api.send(
+            "POST", server, "/interrupt", what="cancel", json={"prompt_id": prompt_id}
+        )
 
     async def aclose(self) -> None:
         """Close the websockets and the HTTP client."""
         sockets, self._sockets = self._sockets, {}
         for socket in sockets.values():
             await socket.close()
-        await self._client.aclose()
+        await self._api.aclose()
 
     def _socket(self, server: str) -> ProgressSocket:
         socket = self._sockets.get(server)
@@ -278,33 +257,53 @@ class ComfyUIProvider:
         if self._inflight[server] > 0:
             self._inflight[server] -= 1
 
-    async def _send(
-        self,
-        method: str,
-        server: str,
-        path: str,
-        *,
-        what: str,
-        idempotent: bool = True,
-        ok: tuple[int, ...] = (),
-        **kw: Any,
-    ) -> httpx.Response:
-        """One HTTP call to a server, translated at the boundary (see ``http.Boundary``)."""
-        url = f"{server}{path}"
+    async def _values(self, server: str, request: Request) -> dict[str, Any]:
+        """The request's values for its template, its input files uploaded to ``server``."""
+        values = request_values(request)
+        for name in MEDIA_FIELDS:
+            path = getattr(request, name, None)
+            if isinstance(path, str):
+                values[name] = await self._api.upload(server, Path(path))
+        return values
+
+    async def _adopt(self, exc: ProviderError, job: Job) -> Job:
+        """The job, if the server has the prompt a submit ending in ``exc`` may have sent."""
+        server, prompt_id = job.handle["server"], job.handle["prompt_id"]
         try:
-            response = await self._client.request(method, url, **kw)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise self._boundary.transport_error(
-                exc, url, what=what, idempotent=idempotent
-            ) from None
-        if response.is_success or response.status_code in ok:
-            return response
-        raise self._boundary.status_error(response, what=what)
+            exists = await self._api.exists(server, prompt_id)
+        except ProviderError:
+            exists = False
+        if exists:
+            self._inflight[server] += 1
+            return job
+        raise self._boundary.error(
+            f"{exc} (looked for prompt {prompt_id} in the server's queue and history: "
+            "not there, or the server did not answer)",
+            retryable=False,
+            unknown_outcome=True,
+            error_type="unknown_outcome",
+        ) from None
+
+    async def _accept(self, response: httpx.Response, job: Job, template: Template) -> Job:
+        """The job, once the server's answer to the submit shows the prompt will run."""
+        answer = json_body(response)
+        if response.status_code == 400:
+            raise self._rejected(answer, template)
+        failed = answer.get("node_errors") or {}
+        if any(
+            nid == template.output or template.output in (entry.get("dependent_outputs") or [])
+            for nid, entry in failed.items()
+        ):
+            # The rest of the graph still runs; it would be wasted.
+            await self.cancel(job)
+            raise self._rejected(answer, template)
+        self._inflight[job.handle["server"]] += 1
+        return job
 
     async def _pick_server(self) -> str:
         if len(self.servers) == 1:
             return self.servers[0]
-        loads = await asyncio.gather(*(self._load(s) for s in self.servers))
+        loads = await asyncio.gather(*(self._api.queue_length(s) for s in self.servers))
         usable = [
             (load, self._inflight[server], i)
             for i, (server, load) in enumerate(zip(self.servers, loads, strict=True))
@@ -318,47 +317,6 @@ class ComfyUIProvider:
             )
         return self.servers[min(usable)[2]]
 
-    async def _load(self, server: str) -> int | None:
-        try:
-            response = await self._send("GET", server, "/prompt", what="queue length")
-            return int(response.json()["exec_info"]["queue_remaining"])
-        except (ProviderError, ValueError, KeyError, TypeError):
-            return None
-
-    async def _upload(self, server: str, path: Path) -> str:
-        # Uploads are idempotent: the same name and bytes give back the same name.
-        data = await asyncio.to_thread(path.read_bytes)
-        files = {"image": (path.name, data)}
-        form = {"type": "input", "overwrite": "false"}
-        response = await self._send(
-            "POST", server, "/upload/image", what="upload", files=files, data=form
-        )
-        answer = _json(response)
-        name = str(answer.get("name", path.name))
-        sub = answer.get("subfolder")
-        return f"{sub}/{name}" if sub else name
-
-    async def _history(self, server: str, prompt_id: str) -> Mapping[str, Any] | None:
-        response = await self._send("GET", server, f"/history/{prompt_id}", what="history")
-        entry = _json(response).get(prompt_id)
-        return entry if isinstance(entry, Mapping) else None
-
-    async def _exists(self, server: str, prompt_id: str) -> bool:
-        """Whether the server has the prompt queued, running or done; raises if it cannot say."""
-        if await self._history(server, prompt_id) is not None:
-            return True
-        try:
-            queue = (await self._send("GET", server, "/queue", what="queue")).json()
-        except ValueError:
-            raise self._boundary.error(
-                f"server {server} sent a /queue answer that is not JSON",
-                retryable=True,
-                error_type="protocol",
-            ) from None
-        return _in_queue(queue.get("queue_running"), prompt_id) or _in_queue(
-            queue.get("queue_pending"), prompt_id
-        )
-
     def _rejected(self, answer: Mapping[str, Any], template: Template) -> ProviderError:
         return self._boundary.error(
             f"template {template.name!r} was rejected: {format_node_errors(answer, template)}",
@@ -368,16 +326,12 @@ class ComfyUIProvider:
         )
 
     async def _finish(self, job: Job, entry: Mapping[str, Any]) -> JobState:
-        status = entry.get("status") or {}
-        messages = {m[0]: m[1] for m in status.get("messages", []) if isinstance(m, list | tuple)}
-        if "execution_interrupted" in messages:
+        """The state of a prompt that has ended, from its history entry."""
+        if interrupted(entry):
             return JobState(status=JobStatus.CANCELLED, raw_status="interrupted")
-        if status.get("status_str") == "error" or "execution_error" in messages:
-            data = messages.get("execution_error") or {}
-            text = format_execution_error(data) if data else "the workflow failed"
-            out_of_memory = "OutOfMemory" in str(data.get("exception_type", ""))
-            if out_of_memory:
-                text += " (out of GPU memory; it may pass on a less busy server)"
+        failure = execution_error(entry)
+        if failure is not None:
+            text, out_of_memory = failure
             error = self._boundary.error(
                 text,
                 retryable=out_of_memory,
@@ -385,85 +339,52 @@ class ComfyUIProvider:
                 error_type="execution_error",
             )
             return JobState(status=JobStatus.FAILED, error=error, raw_status="error")
-        server, output = job.handle["server"], str(job.handle["output"])
-        ui = (entry.get("outputs") or {}).get(output)
-        files = _files(ui) if isinstance(ui, Mapping) else []
+        files = output_files(entry, str(job.handle["output"]))
         if not files:
             error = self._boundary.error(
-                f"output node {output} ({job.handle.get('output_class', '?')}) of template "
-                f"{job.handle.get('template')!r} produced no files; point the binding's "
-                "output at a save node (SaveImage, SaveAnimatedWEBP, SaveAudio...)",
+                f"output node {job.handle['output']} ({job.handle.get('output_class', '?')}) "
+                f"of template {job.handle.get('template')!r} produced no files; point the "
+                "binding's output at a save node (SaveImage, SaveAnimatedWEBP, SaveAudio...)",
                 retryable=False,
                 error_type="invalid_output",
             )
             return JobState(status=JobStatus.FAILED, error=error, raw_status="no_output")
-        datas = []
-        for info, mime in files:
-            params = {k: info.get(k, "") for k in ("filename", "subfolder", "type")}
-            response = await self._send("GET", server, "/view", what="download", params=params)
-            datas.append((response.content, mime))
-        # An animated image (GIF, animated WebP) is the clip of a video template.
-        names = role_names("video/" if info["animated"] else mime for info, mime in files)
-        outputs = tuple(
-            Output(name=name, data=data, mime=mime)
-            for name, (data, mime) in zip(names, datas, strict=True)
-        )
         return JobState(
             status=JobStatus.SUCCEEDED,
-            outputs=outputs,
-            cost=self._cost(job, messages),
+            outputs=await self._download(job.handle["server"], files),
+            cost=self._cost(job, entry),
             raw_status="success",
             model=str(job.handle.get("template", "")),
             progress=1.0,
         )
 
-    def _cost(self, job: Job, messages: Mapping[str, Any]) -> Cost:
+    async def _download(
+        self, server: str, files: list[tuple[dict[str, Any], str]]
+    ) -> tuple[Output, ...]:
+        """Fetch the files an output node saved, named by their role."""
+        datas = []
+        for info, mime in files:
+            params = {k: info.get(k, "") for k in ("filename", "subfolder", "type")}
+            response = await self._api.send("GET", server, "/view", what="download", params=params)
+            datas.append((response.content, mime))
+        # An animated image (GIF, animated WebP) is the clip of a video template.
+        names = role_names("video/" if info["animated"] else mime for info, mime in files)
+        return tuple(
+            Output(name=name, data=data, mime=mime)
+            for name, (data, mime) in zip(names, datas, strict=True)
+        )
+
+    def _cost(self, job: Job, entry: Mapping[str, Any]) -> Cost:
         if not self.price_per_second:
             return Cost(source="none", detail="local ComfyUI: no price_per_second configured")
-        start = (messages.get("execution_start") or {}).get("timestamp")
-        end = (messages.get("execution_success") or {}).get("timestamp")
-        if isinstance(start, int | float) and isinstance(end, int | float) and end >= start:
-            seconds = (end - start) / 1000.0
-        else:  # no server timestamps: time since submit, on our clock
+        seconds = execution_seconds(entry)
+        if seconds is None:  # no server timestamps: time since submit, on our clock
             seconds = max(0.0, time.time() - float(job.handle.get("submitted_at", time.time())))
         return Cost(
             amount=seconds * self.price_per_second,
             source="estimated",
             detail=f"{seconds:.2f} s x {self.price_per_second:g}/s",
         )
-
-
-def create(config: ProviderConfig) -> ComfyUIProvider:
-    """Provider factory for the registry."""
-    return ComfyUIProvider(config)
-
-
-def _files(ui: Mapping[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    """(file info, mime) of every media file an output node's UI lists."""
-    animated = any(bool(a) for a in ui.get("animated", []) or [])
-    found = []
-    for key in _OUTPUT_KEYS:
-        for item in ui.get(key) or []:
-            if not isinstance(item, Mapping) or "filename" not in item:
-                continue
-            mime = mime_for(str(item["filename"]), str(item.get("format", "")))
-            if mime is not None:
-                found.append(({**item, "animated": animated or key == "gifs"}, mime))
-    return found
-
-
-def _in_queue(items: Any, prompt_id: str) -> bool:
-    return isinstance(items, list) and any(
-        isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in items
-    )
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _prompt_id(key: str) -> str:

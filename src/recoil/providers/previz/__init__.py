@@ -5,6 +5,6 @@ See :mod:`recoil.providers.previz.provider` for what each modality produces.
 
 from __future__ import annotations
 
-from recoil.providers.previz.provider import PrevizProvider, create
+from recoil.providers.previz.provider import PrevizProvider
 
-__all__ = ["PrevizProvider", "create"]
+__all__ = ["PrevizProvider"]

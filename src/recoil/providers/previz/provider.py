@@ -42,9 +42,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from recoil.errors import ConfigError, PayloadError, ProviderError, did_you_mean
+from recoil.errors import PayloadError, ProviderError, did_you_mean
 from recoil.model.cost import FREE, Cost
-from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import (
     AudioRequest,
     KeyframeRequest,
@@ -68,6 +67,9 @@ _REQUEST_TYPES: tuple[type[Request], ...] = (
     AudioRequest,
     UpscaleRequest,
 )
+
+_Plan = tuple[Callable[[], bytes], str, str]
+"""A render to run in a worker process, the name of its output and the output's MIME type."""
 
 
 class RenderError(RuntimeError):
@@ -133,7 +135,7 @@ class PrevizProvider:
     async def submit(self, request: Request, key: str) -> Job:
         """Render the request and return the finished job."""
         job_id = request_job_id(self.name, self.version, request)
-        task, output_name, mime = self._plan(request)
+        task, output_name, mime = _plan(request)
         loop = asyncio.get_running_loop()
         pool = self._pool()
         try:
@@ -212,73 +214,76 @@ class PrevizProvider:
             self._executor = self._lifeline = None
             _close(lifeline)
 
-    def _plan(self, request: Request) -> tuple[Callable[[], bytes], str, str]:
-        """The worker call for ``request``, its output name and MIME type."""
-        seed = request.seed or 0
-        if isinstance(request, KeyframeRequest):
-            keyframe = functools.partial(
-                _work,
-                "keyframe",
-                prompt=request.prompt,
-                seed=seed,
-                width=request.width,
-                height=request.height,
-                shot=dict(request.shot),
-            )
-            return keyframe, "image", "image/png"
-        if isinstance(request, VideoRequest):
-            video = functools.partial(
-                _work,
-                "video",
-                image=_read_input(request, "image", request.image),
-                prompt=request.prompt,
-                seed=seed,
-                shot=dict(request.shot),
-                movement=request.camera_movement,
-                duration_s=request.duration_s,
-                fps=request.fps,
-                width=request.width,
-                height=request.height,
-            )
-            return video, "video", "video/mp4"
-        if isinstance(request, AudioRequest):
-            audio = functools.partial(
-                _work,
-                "audio",
-                text=request.prompt,
-                voice=request.voice,
-                sample_rate=request.sample_rate,
-                duration_s=request.duration_s,
-            )
-            return audio, "audio", "audio/wav"
-        if isinstance(request, UpscaleRequest):
-            if request.image is not None:
-                data = _read_input(request, "image", request.image)
-                return (
-                    functools.partial(_work, "upscale_image", data=data, scale=request.scale),
-                    "image",
-                    "image/png",
-                )
-            data = _read_input(request, "video", request.video)
-            return (
-                functools.partial(_work, "upscale_video", data=data, scale=request.scale),
-                "video",
-                "video/mp4",
-            )
-        raise PayloadError(request.modality, "modality", f"previz renders {', '.join(MODELS)}")
+
+def _plan(request: Request) -> _Plan:
+    """The worker call for ``request``, its output name and MIME type."""
+    if isinstance(request, KeyframeRequest):
+        return _keyframe_plan(request)
+    if isinstance(request, VideoRequest):
+        return _video_plan(request)
+    if isinstance(request, AudioRequest):
+        return _audio_plan(request)
+    if isinstance(request, UpscaleRequest):
+        return _upscale_plan(request)
+    raise PayloadError(request.modality, "modality", f"previz renders {', '.join(MODELS)}")
 
 
-def create(config: ProviderConfig) -> PrevizProvider:
-    """Build the previz provider from its settings (``workers``: worker processes)."""
-    workers = config.options.get("workers")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise ConfigError(
-            f"providers.previz.workers must be a whole number >= 1, got {workers!r}; "
-            "leave it out to use one worker per CPU"
+def _keyframe_plan(request: KeyframeRequest) -> _Plan:
+    keyframe = functools.partial(
+        _work,
+        "keyframe",
+        prompt=request.prompt,
+        seed=request.seed or 0,
+        width=request.width,
+        height=request.height,
+        shot=dict(request.shot),
+    )
+    return keyframe, "image", "image/png"
+
+
+def _video_plan(request: VideoRequest) -> _Plan:
+    video = functools.partial(
+        _work,
+        "video",
+        image=_read_input(request, "image", request.image),
+        prompt=request.prompt,
+        seed=request.seed or 0,
+        shot=dict(request.shot),
+        movement=request.camera_movement,
+        duration_s=request.duration_s,
+        fps=request.fps,
+        width=request.width,
+        height=request.height,
+    )
+    return video, "video", "video/mp4"
+
+
+def _audio_plan(request: AudioRequest) -> _Plan:
+    audio = functools.partial(
+        _work,
+        "audio",
+        text=request.prompt,
+        voice=request.voice,
+        sample_rate=request.sample_rate,
+        duration_s=request.duration_s,
+    )
+    return audio, "audio", "audio/wav"
+
+
+def _upscale_plan(request: UpscaleRequest) -> _Plan:
+    if request.image is not None:
+        data = _read_input(request, "image", request.image)
+        return (
+            functools.partial(_work, "upscale_image", data=data, scale=request.scale),
+            "image",
+            "image/png",
         )
-    return PrevizProvider(workers=workers)
+    data = _read_input(request, "video", request.video)
+    return (
+        functools.partial(_work, "upscale_video", data=data, scale=request.scale),
+        "video",
+        "video/mp4",
+    )
 
 
 def request_job_id(provider: str, version: str, request: Request) -> str:

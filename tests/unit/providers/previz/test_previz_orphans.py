@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import records, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -94,27 +96,34 @@ def test_sigkill_mid_render_leaves_no_process_behind(tmp_path: Path) -> None:
             [sys.executable, "-c", _OWNER, str(tmp_path)], stdout=errors, stderr=errors
         )
     try:
-        deadline = time.monotonic() + 60
-        tree: dict[int, int] = {}
-        # The tracker and the forkserver, then the two workers below the forkserver.
-        while len(tree) < 4:
-            assert owner.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"workers never started: {tree}"
-            time.sleep(0.1)
-            tree = _descendants(owner.pid)
-        time.sleep(0.5)  # well inside a render: each takes longer than this
+        # The owner starts the next renders as soon as one finishes: from its first
+        # receipt on, the kill lands mid-render.
+        wait_until(lambda: _rendered(owner, tmp_path, log), what="a first previz render")
         tree = _descendants(owner.pid)
+        # The tracker and the forkserver, then the two workers below the forkserver.
+        assert len(tree) >= 4, tree
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait(timeout=10)
     finally:
         if owner.poll() is None:
             owner.kill()
             owner.wait()
-    deadline = time.monotonic() + 5
-    alive = tree
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
-        alive = {pid: started for pid, started in alive.items() if _alive(pid, started)}
-    for pid in alive:  # leave nothing behind for the next test, then fail
-        os.kill(pid, signal.SIGKILL)
-    assert not alive, f"still running 5 s after the owner was killed: {sorted(alive)}"
+    alive = dict(tree)
+
+    def all_gone() -> bool:
+        for pid, started in list(alive.items()):
+            if not _alive(pid, started):
+                del alive[pid]
+        return not alive
+
+    try:
+        wait_until(all_gone, timeout_s=5, interval_s=0.1, what=f"processes {sorted(tree)} to exit")
+    finally:
+        for pid in alive:  # leave nothing behind for the next test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _rendered(owner: subprocess.Popen[bytes], project: Path, log: Path) -> bool:
+    assert owner.poll() is None, log.read_text()
+    return bool(records(project, "receipt"))

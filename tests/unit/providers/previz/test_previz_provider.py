@@ -25,7 +25,8 @@ from recoil.model.requests import (
     build_request,
 )
 from recoil.providers.base import Job, JobState, JobStatus, Provider
-from recoil.providers.previz import PrevizProvider, create
+from recoil.providers.previz import PrevizProvider
+from recoil.providers.registry import default_registry
 
 KEYFRAME_FIELDS = [
     "prompt",
@@ -46,9 +47,15 @@ KEYFRAME_FIELDS = [
 SHOT = {"size": "wide", "angle": "low", "characters": [{"name": "Mara"}], "caption": "Dawn."}
 
 
+def build(config: ProviderConfig) -> Provider:
+    """The previz provider as the registry builds it (``providers/builtin.py``)."""
+    return default_registry().provider("previz", "keyframe")(config)
+
+
 @pytest.fixture(scope="module")
 def provider() -> Iterator[PrevizProvider]:
-    previz = create(ProviderConfig(options={"workers": 2}))
+    previz = build(ProviderConfig(options={"workers": 2}))
+    assert isinstance(previz, PrevizProvider)
     yield previz
     asyncio.run(previz.aclose())
 
@@ -267,7 +274,7 @@ def test_check_without_a_result_is_an_error(provider: PrevizProvider) -> None:
 
 def test_bad_worker_setting() -> None:
     with pytest.raises(ConfigError, match="workers"):
-        create(ProviderConfig(options={"workers": 0}))
+        build(ProviderConfig(options={"workers": 0}))
 
 
 def test_aclose_is_safe_without_work() -> None:
