@@ -16,6 +16,7 @@ from .errors import PayloadError as PayloadError
 from .errors import ProjectBusyError as ProjectBusyError
 from .errors import ProviderError as ProviderError
 from .errors import RecoilError as RecoilError
+from .errors import ScorerUnavailableError as ScorerUnavailableError
 from .errors import SelectionError as SelectionError
 from .errors import ShotListError as ShotListError
 from .errors import StateError as StateError
@@ -24,6 +25,12 @@ from .errors import UnknownModalityError as UnknownModalityError
 from .errors import UnknownProviderError as UnknownProviderError
 from .errors import ValidationError as ValidationError
 from .errors import WorkflowValidationError as WorkflowValidationError
+from .evals.evaluate import Evaluation as Evaluation
+from .evals.evaluate import evaluate as evaluate
+from .evals.registry import ScorerRegistry as ScorerRegistry
+from .evals.score import Score as Score
+from .evals.score import Scorer as Scorer
+from .evals.subject import Subject as Subject
 from .model.context import DispatchContext as DispatchContext
 from .model.cost import Cost as Cost
 from .model.provider_config import ProviderConfig as ProviderConfig

@@ -2,12 +2,14 @@
 
 from recoil.cli import (  # noqa: F401
     dispatch,
+    eval,
     export,
     init,
     providers,
     receipts,
     review,
     run,
+    score,
     status,
     verify,
 )

@@ -28,6 +28,7 @@ def run_command(
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Steps in flight."),
     provider: str | None = typer.Option(None, "--provider", help="Use this provider for all."),
     ray: bool = typer.Option(False, "--ray", help="Run dispatches as Ray tasks."),
+    no_eval: bool = typer.Option(False, "--no-eval", help="Do not score the new takes."),
 ) -> None:
     """Generate every pending take, choose primaries, export the cut and timeline."""
     import asyncio
@@ -42,6 +43,7 @@ def run_command(
         concurrency=concurrency,
         provider=provider,
         executor="ray" if ray else "local",
+        evaluate=not no_eval,
     )
     progress = _progress()
 

@@ -16,7 +16,7 @@ def status_command(
     path: Path = typer.Argument(..., help="The project folder."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Scenes, beats and takes with run and review status, the primary and the cost."""
+    """Scenes, beats and takes: run and review status, the primary, the score and the cost."""
     from recoil.production.review import status
 
     rows = status(path)
@@ -26,10 +26,10 @@ def status_command(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("scene", "beat", "take", "run", "review", "primary", "cost", "notes")
+    table = Table("scene", "beat", "take", "run", "review", "primary", "score", "cost", "notes")
     for row in rows:
         if not row.takes:
-            table.add_row(row.scene_id, row.beat_id, "-", "-", "-", "", "", "")
+            table.add_row(row.scene_id, row.beat_id, "-", "-", "-", "", "", "", "")
         for take in row.takes:
             table.add_row(
                 row.scene_id,
@@ -38,6 +38,7 @@ def status_command(
                 take.status,
                 take.review,
                 "*" if take.primary else "",
+                "-" if take.score is None else f"{take.score:.3f}",
                 f"{take.cost:.4f}",
                 "; ".join(take.notes),
             )

@@ -2,7 +2,7 @@
 
 The handle's methods are the ``recoil`` commands as calls, running the same
 library functions the CLI runs (``recoil run``, ``run --dry-run``, ``export``,
-``status``, ``approve``, ``reject``, ``retake``)::
+``score``, ``status``, ``approve``, ``reject``, ``retake``)::
 
     import recoil
 
@@ -34,6 +34,7 @@ from recoil.production.export import ExportResult, export_current
 from recoil.production.folder import open_production
 from recoil.production.review import BeatRow, approve, reject, retake, status
 from recoil.production.run import PlanLine, Progress, RunOptions, RunOutcome, run_production
+from recoil.production.scoring import ScoreOutcome, score_project
 
 
 def open_project(path: str | PathLike[str]) -> ProjectHandle:
@@ -90,6 +91,13 @@ class ProjectHandle:
         edit's is not written again (``written`` is false).
         """
         return asyncio.run(export_current(self._path))
+
+    def score(self) -> ScoreOutcome:
+        """Score the succeeded takes that lack current scores, then choose primaries.
+
+        ``recoil score``: nothing is generated; a second call computes nothing new.
+        """
+        return score_project(self._path)
 
     def status(self) -> list[BeatRow]:
         """Every beat with its takes' run and review status, primary and cost (``status``)."""

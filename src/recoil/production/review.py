@@ -22,7 +22,7 @@ from recoil.model.ids import utc_now_iso
 from recoil.model.take import Beat, Project, Take, TakeStatus
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import add_take, beat_workflow, fingerprint, plan_project
-from recoil.production.primaries import choose_project_primaries
+from recoil.production.primaries import choose_project_primaries, score_lookup
 from recoil.store import ProjectStore, ReviewNote, ReviewStatus
 from recoil.store.lock import editing
 
@@ -124,6 +124,8 @@ class TakeRow:
     primary: bool
     cost: float
     notes: list[str] = field(default_factory=list)
+    score: float | None = None
+    """The take's aggregate score (``[evals.weights]``); ``None`` when unscored."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -144,6 +146,8 @@ def status(path: Path) -> list[BeatRow]:
         project = plan_project(production.shotlist, store.load_project(), base=path)
         reviews = store.reviews()
         choose_project_primaries(production, project, store)
+        scores = score_lookup(store)
+    weights = production.settings.evals.weights
     rows: list[BeatRow] = []
     for scene in project.scenes:
         for beat in scene.beats:
@@ -160,6 +164,7 @@ def status(path: Path) -> list[BeatRow]:
                         primary=take.take_id == beat.primary_take_id,
                         cost=sum(r.cost.amount for r in take.receipts()),
                         notes=[f"{n.author}: {n.text}" for n in notes],
+                        score=take.score(weights, scores),
                     )
                 )
             rows.append(

@@ -25,6 +25,7 @@ from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
 from recoil.media.frames import last_frame
 from recoil.model.context import DispatchContext
 from recoil.model.ids import new_id
+from recoil.model.receipt import Receipt
 from recoil.model.take import Beat, Project, Scene, Take
 from recoil.model.workflow import STEP_REF, StepStatus, WorkflowStep
 from recoil.production.export import ExportResult, export_project
@@ -32,6 +33,8 @@ from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project, runnable_takes
 from recoil.production.primaries import choose_project_primaries, reviews_of
 from recoil.production.repair import check_outputs, requeue_damaged, requeue_failed
+from recoil.production.scoring import Scoring, ScoringTasks, score_receipt
+from recoil.records import codec
 from recoil.records.artifacts import recorded_path
 from recoil.store import ProjectStore
 from recoil.store.lock import EDIT_LOCK_FILE, EDIT_WAIT_S, ProjectLock, editing
@@ -65,6 +68,8 @@ class RunOptions:
     """Send every modality to this provider instead of the shot list's choice."""
     executor: Literal["local", "ray"] = "local"
     grace_s: float = 10.0
+    evaluate: bool = True
+    """Score each step's outputs as it succeeds (``[evals] enabled`` must allow it too)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +153,7 @@ async def run_production(
             )
             outcome.report = await run.waves(pending, on_scheduler)
             outcome.failures = run.failures
+            outcome.notes += run.scoring_notes()
         with editing(path, command="recoil run"):
             # Re-read: a take may have been queued (a rejection, a retake) while this ran.
             project = plan_project(production.shotlist, store.load_project(), base=path)
@@ -218,6 +224,13 @@ class _Run:
             },
         )
         self.retry = RetryPolicy(max_attempts=settings.run.retries + 1)
+        evals = settings.evals
+        self.scoring = (
+            Scoring.from_settings(evals, production.path)
+            if evals.enabled and options.evaluate
+            else None
+        )
+        self.scores = ScoringTasks()
 
     async def waves(
         self, pending: list[tuple[Scene, Beat, Take]], on_scheduler: SchedulerHook | None
@@ -268,8 +281,9 @@ class _Run:
             with self.store.following(_pending_steps(takes)):
                 return await scheduler.run(units, grace_s=self.options.grace_s)
         finally:
+            await self.scores.settle()
             self._flush(wait=True)
-            self.store.reconcile()  # index the rest of this wave's receipts
+            self.store.reconcile()  # index the rest of this wave's receipts and scores
 
     def _chain(self, beat: Beat, take: Take, beats: dict[str, Beat]) -> None:
         """Start the take's keyframe from the last frame of the source beat's primary."""
@@ -296,11 +310,31 @@ class _Run:
         self._step_done(step)
 
     def _step_done(self, step: WorkflowStep) -> None:
+        if self.scoring is not None and step.status is StepStatus.SUCCEEDED and step.receipt:
+            self.scores.start(self._score(step.receipt, self.scoring))
         item = self.owner.get(id(step))
         if item is not None:
             self._dirty(item[2])
         if self.progress is not None:
             self.progress.step_done(step, item[2] if item is not None else None)
+
+    async def _score(self, receipt: Receipt, scoring: Scoring) -> None:
+        """Score a step's outputs in a worker thread, then log the ``eval`` records."""
+        async with self.scores.slots:
+            result = await asyncio.to_thread(
+                score_receipt,
+                receipt,
+                scoring,
+                locate=self.production.artifacts.locate,
+                project=self.production.path,
+            )
+        for record in result.records:
+            await self.dispatcher.log.append_async(codec.encode(record))
+        self.scores.note(result.skipped)
+
+    def scoring_notes(self) -> list[str]:
+        """One line per scorer skipped in this run, and per scoring that failed."""
+        return self.scores.notes()
 
     def _take_done(self, take: Take) -> None:
         self._dirty(take)

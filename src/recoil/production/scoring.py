@@ -17,9 +17,12 @@ model cache).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import asyncio
+import os
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from recoil.errors import PayloadError, RecoilError
 from recoil.evals.evaluate import Evaluation, evaluate
@@ -75,6 +78,38 @@ class ReceiptScores:
     records: list[EvalRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """``scorer skipped: reason`` lines, one per scorer."""
+
+
+class ScoringTasks:
+    """A run's scoring tasks: a few at a time, all awaited before their wave ends."""
+
+    def __init__(self) -> None:
+        # Scoring is CPU work in threads; past the cores it only queues.
+        self.slots = asyncio.Semaphore(max(1, min(4, os.cpu_count() or 1)))
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lines: dict[str, str] = {}
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (a scoring) alongside the run."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def note(self, lines: Iterable[str]) -> None:
+        """Keep the first line said of each scorer (a skip or a failure)."""
+        for line in lines:
+            self._lines.setdefault(line.partition(":")[0], line)
+
+    async def settle(self) -> None:
+        """Wait for every scoring started; one that failed becomes a note."""
+        tasks = list(self._tasks)
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                self.note([f"scoring failed: {outcome}"])
+
+    def notes(self) -> list[str]:
+        """The lines kept, one per scorer."""
+        return list(self._lines.values())
 
 
 def subject_of(receipt: Receipt, locate: Locate, project: Path) -> Subject | None:

@@ -129,6 +129,9 @@ limit = 2                   # renders in flight (CPU-bound)
 # [prices.fal]
 # "fal-ai/flux/dev" = 0.025
 
+# [evals]                   # every step's output is scored as it succeeds
+# scorers = ["sharpness", "exposure", "flicker", "loudness"]   # default: all that fit
+# clip_model = "models/clip"  # prompt adherence: a CLIP model on disk (recoil[clip])
 # [evals.weights]           # scorer name -> weight in a take's aggregate score
 # sharpness = 1.0
 """
