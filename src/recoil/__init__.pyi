@@ -56,6 +56,8 @@ from .model.workflow import WorkflowStep as WorkflowStep
 from .production.project import ProjectHandle as ProjectHandle
 from .production.project import open_project as open_project
 from .production.run import RunOptions as RunOptions
+from .production.shootout import Shootout as Shootout
+from .production.shootout import shootout as shootout
 from .providers.base import Job as Job
 from .providers.base import JobState as JobState
 from .providers.base import JobStatus as JobStatus

@@ -71,3 +71,19 @@ def _take_receipts(project: Path, take_id: str) -> list[dict[str, object]]:
         for r in records(project, "receipt")
         if isinstance(r.get("provenance"), dict) and r["provenance"].get("take_id") == take_id
     ]
+
+
+def test_shootout_twice_through_the_cli_generates_once(recoil_cli: Run, tmp_path: Path) -> None:
+    args = ("shootout", "a lighthouse at dusk", "--providers", "previz,fake", "--seeds", "1-2")
+    small = ("--param", "width=96", "--param", "height=64", "--out", "shoot")
+    first = recoil_cli(*args, *small)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "4 generated, 0 cached, 0 failed"
+    again = recoil_cli(*args, *small)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == "0 generated, 4 cached, 0 failed"
+    receipts = records(tmp_path / "shoot", "receipt")
+    assert [r["cached"] for r in receipts] == [False] * 4 + [True] * 4
+    artifacts = list((tmp_path / "shoot" / "artifacts").rglob("*.png"))
+    assert len(artifacts) == 4
+    assert "BEST" in (tmp_path / "shoot" / "shootout.html").read_text()

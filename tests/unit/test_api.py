@@ -28,6 +28,8 @@ REQUIRED = {
     "open_project",
     "ProjectHandle",
     "RunOptions",
+    "Shootout",
+    "shootout",
 }
 PLUMBING = {
     "ReceiptLog",

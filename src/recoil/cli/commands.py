@@ -10,6 +10,7 @@ from recoil.cli import (  # noqa: F401
     review,
     run,
     score,
+    shootout,
     status,
     verify,
 )

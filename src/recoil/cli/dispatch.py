@@ -61,7 +61,15 @@ def dispatch_command(
 
 
 def _payload(prompt: str, provider: str | None, params: list[str]) -> dict[str, object]:
-    payload: dict[str, object] = {"prompt": prompt}
+    payload: dict[str, object] = {"prompt": prompt, **parse_params(params)}
+    if provider:
+        payload["provider"] = provider
+    return payload
+
+
+def parse_params(params: list[str]) -> dict[str, object]:
+    """``--param KEY=VALUE`` options as payload fields (VALUE parsed as JSON if it can)."""
+    payload: dict[str, object] = {}
     for item in params:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -72,8 +80,6 @@ def _payload(prompt: str, provider: str | None, params: list[str]) -> dict[str, 
             payload[key] = json.loads(raw)
         except json.JSONDecodeError:
             payload[key] = raw
-    if provider:
-        payload["provider"] = provider
     return payload
 
 

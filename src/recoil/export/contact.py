@@ -14,20 +14,23 @@ deterministic (no timestamps) and written atomically.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import os
-import tempfile
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from recoil.errors import StoreError
 from recoil.export.edit import BeatCut, Edit, TakeMedia
+from recoil.export.sheet import (
+    Font,
+    data_uri,
+    escape,
+    first_frame,
+    fit,
+    link,
+    png_bytes,
+    read_image,
+    write_atomic,
+)
 
 HTML_NAME = "contact.html"
 PNG_NAME = "contact.png"
@@ -65,10 +68,8 @@ def write_contact_sheet(edit: Edit, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     size = _thumb_size(edit)
     rows = [(beat, [_cell(beat, take, size) for take in beat.takes]) for beat in edit.beats]
-    html_path = _write_atomic(out_dir / HTML_NAME, _html(edit, rows, out_dir).encode("utf-8"))
-    png = io.BytesIO()
-    _grid(edit, rows, size).save(png, format="PNG")
-    png_path = _write_atomic(out_dir / PNG_NAME, png.getvalue())
+    html_path = write_atomic(out_dir / HTML_NAME, _html(edit, rows, out_dir).encode("utf-8"))
+    png_path = write_atomic(out_dir / PNG_NAME, png_bytes(_grid(edit, rows, size)))
     return html_path, png_path
 
 
@@ -83,48 +84,14 @@ def _cell(beat: BeatCut, take: TakeMedia, size: tuple[int, int]) -> _Cell:
 
 def _thumbnail(take: TakeMedia, size: tuple[int, int]) -> Image.Image | None:
     image: Image.Image | None = None
+    owner = f"take {take.take_id}"
     if take.keyframe is not None and take.keyframe.is_file():
-        try:
-            with Image.open(take.keyframe) as opened:
-                image = opened.convert("RGB")
-        except (OSError, UnidentifiedImageError) as error:
-            raise StoreError(
-                f"cannot read keyframe {take.keyframe} of take {take.take_id}: {error}; "
-                f"re-render the take"
-            ) from error
+        image = read_image(take.keyframe, owner)
     elif take.video is not None and take.video.is_file():
-        image = _first_frame(take.video, take.take_id)
+        image = first_frame(take.video, owner)
     if image is None:
         return None
     return ImageOps.pad(image, size, color=(0, 0, 0))
-
-
-def _first_frame(video: Path, take_id: str) -> Image.Image | None:
-    try:
-        with av.open(str(video)) as container:
-            if not container.streams.video:
-                return None
-            for frame in container.decode(video=0):
-                return Image.fromarray(frame.to_ndarray(format="rgb24"))
-    except av.FFmpegError as error:
-        raise StoreError(
-            f"cannot read video {video} of take {take_id}: {error}; re-render the take"
-        ) from error
-    return None
-
-
-def _write_atomic(path: Path, data: bytes) -> Path:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        tmp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 # --- HTML -------------------------------------------------------------------
@@ -150,7 +117,7 @@ ul.notes { margin: 4px 0 0; padding-left: 16px; font-size: 12px; }
 
 
 def _html(edit: Edit, rows: list[tuple[BeatCut, list[_Cell]]], out_dir: Path) -> str:
-    e = _escape
+    e = escape
     takes = sum(len(cells) for _, cells in rows)
     cost = sum(cell.take.cost for _, cells in rows for cell in cells)
     parts = [
@@ -175,7 +142,7 @@ def _html(edit: Edit, rows: list[tuple[BeatCut, list[_Cell]]], out_dir: Path) ->
 
 
 def _beat_header(beat: BeatCut) -> str:
-    e = _escape
+    e = escape
     pick = "" if beat.primary is not None else '<div class="nopick">MISSING: no primary</div>'
     return (
         f'<th scope="row"><div class="beat">{e(beat.scene_id)} / {e(beat.beat_id)}</div>'
@@ -187,12 +154,12 @@ def _beat_header(beat: BeatCut) -> str:
 
 
 def _take_cell(cell: _Cell, out_dir: Path) -> str:
-    e = _escape
+    e = escape
     take = cell.take
     if take.keyframe is not None and take.keyframe.is_file():
-        src = _link(take.keyframe, out_dir)
+        src = link(take.keyframe, out_dir)
     elif cell.thumbnail is not None:
-        src = _data_uri(cell.thumbnail)
+        src = data_uri(cell.thumbnail)
     else:
         src = None
     picture = (
@@ -201,9 +168,9 @@ def _take_cell(cell: _Cell, out_dir: Path) -> str:
         else '<div class="nomedia">no media</div>'
     )
     if take.video is not None and take.video.is_file():
-        picture = f'<a href="{e(_link(take.video, out_dir))}">{picture}</a>'
+        picture = f'<a href="{e(link(take.video, out_dir))}">{picture}</a>'
     links = [
-        f'<a href="{e(_link(path, out_dir))}">{label}</a>'
+        f'<a href="{e(link(path, out_dir))}">{label}</a>'
         for label, path in (
             ("video", take.video),
             ("audio", take.audio),
@@ -230,21 +197,6 @@ def _take_cell(cell: _Cell, out_dir: Path) -> str:
     )
 
 
-def _escape(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def _link(path: Path, out_dir: Path) -> str:
-    relative = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
-    return urllib.parse.quote(relative)
-
-
-def _data_uri(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=82)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def _number(value: float) -> str:
     return f"{value:g}"
 
@@ -256,7 +208,7 @@ def _score(score: float | None) -> str:
 def _reason(beat: BeatCut) -> str:
     if not beat.primary_reason:
         return ""
-    return f'<div class="meta reason">primary: {_escape(beat.primary_reason)}</div>'
+    return f'<div class="meta reason">primary: {escape(beat.primary_reason)}</div>'
 
 
 def _score_list(take: TakeMedia) -> str:
@@ -264,7 +216,7 @@ def _score_list(take: TakeMedia) -> str:
     if not take.scores:
         return ""
     items = "".join(
-        f"<li>{_escape(name)} {value:.2f}</li>"
+        f"<li>{escape(name)} {value:.2f}</li>"
         for name, value in sorted(take.scores.items(), key=lambda item: (item[1], item[0]))
     )
     return f'<details class="scores"><summary>scores</summary><ul>{items}</ul></details>'
@@ -290,7 +242,7 @@ def _grid(
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=12)
     title = ImageFont.load_default(size=18)
-    draw.text((_PAD, _PAD), _fit(draw, edit.title, width - 2 * _PAD, title), font=title, fill=_TEXT)
+    draw.text((_PAD, _PAD), fit(draw, edit.title, width - 2 * _PAD, title), font=title, fill=_TEXT)
     for row, (beat, cells) in enumerate(rows):
         top = _HEADER + row * row_h + _PAD
         label = [
@@ -303,7 +255,7 @@ def _grid(
         if beat.primary is None:
             label.append(("MISSING: no primary", _WARN))
         for line, (text, color) in enumerate(label):
-            fitted = _fit(draw, text, _LABEL_WIDTH - _PAD, font)
+            fitted = fit(draw, text, _LABEL_WIDTH - _PAD, font)
             draw.text((_PAD, top + line * _LINE), fitted, font=font, fill=color)
         for column, cell in enumerate(cells):
             left = _PAD + _LABEL_WIDTH + column * cell_w
@@ -319,7 +271,7 @@ def _draw_cell(
     *,
     origin: tuple[int, int],
     size: tuple[int, int],
-    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    font: Font,
 ) -> None:
     left, top = origin
     thumb_w, thumb_h = size
@@ -336,41 +288,7 @@ def _draw_cell(
     ]
     for line, (text, color) in enumerate(lines):
         y = top + thumb_h + 3 + line * _LINE
-        draw.text((left, y), _fit(draw, text, thumb_w, font), font=font, fill=color)
+        draw.text((left, y), fit(draw, text, thumb_w, font), font=font, fill=color)
     if cell.primary:
         box = (left - 4, top - 4, left + thumb_w + 3, top + thumb_h + _TEXT_LINES * _LINE + 5)
         draw.rectangle(box, outline=_PRIMARY, width=3)
-
-
-def _fit(
-    draw: ImageDraw.ImageDraw,
-    text: str,
-    width: int,
-    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
-) -> str:
-    """``text`` cut with an ellipsis to fit ``width`` pixels.
-
-    Measuring a prefix costs its length, so prefixes are measured at doubling
-    lengths until one is too wide, then the longest that fits with the ellipsis is
-    found by halving: the cost grows with what fits, not with the whole text (an id
-    or action line may be thousands of characters).
-    """
-
-    def fits(end: int, suffix: str = "") -> bool:
-        return draw.textlength(text[:end] + suffix, font=font) <= width
-
-    too_wide = 16
-    while too_wide < len(text) and fits(too_wide):
-        too_wide *= 2
-    if too_wide >= len(text):
-        if fits(len(text)):
-            return text
-        too_wide = len(text)
-    short = 0  # the longest prefix known to fit with the ellipsis
-    while too_wide - short > 1:
-        middle = (short + too_wide) // 2
-        if fits(middle, "..."):
-            short = middle
-        else:
-            too_wide = middle
-    return text[:short] + "..."

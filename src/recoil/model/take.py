@@ -9,7 +9,7 @@ is a new take with a new seed.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -135,13 +135,23 @@ class Take:
 
         A scorer missing from ``weights`` weighs 1; ``None`` when there are no scores.
         """
-        total = weight_sum = 0.0
-        for receipt in self.receipts():
-            for name, value in scores(receipt).items():
-                weight = 1.0 if weights is None else weights.get(name, 1.0)
-                total += weight * value
-                weight_sum += weight
-        return total / weight_sum if weight_sum > 0 else None
+        found = [item for receipt in self.receipts() for item in scores(receipt).items()]
+        return weighted_score(found, weights)
+
+
+def weighted_score(
+    scores: Iterable[tuple[str, float]], weights: Mapping[str, float] | None = None
+) -> float | None:
+    """Weighted mean of ``(scorer, score)`` pairs; a scorer missing from ``weights`` weighs 1.
+
+    ``None`` when there is nothing to weigh (SPEC section 10).
+    """
+    total = weight_sum = 0.0
+    for name, value in scores:
+        weight = 1.0 if weights is None else weights.get(name, 1.0)
+        total += weight * value
+        weight_sum += weight
+    return total / weight_sum if weight_sum > 0 else None
 
 
 @dataclass(slots=True, kw_only=True)

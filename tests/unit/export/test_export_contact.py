@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from recoil.export import BeatCut, Edit, TakeMedia, write_contact_sheet
-from recoil.export.contact import _fit
+from recoil.export.sheet import fit as _fit
 
 
 @dataclass

@@ -1,0 +1,115 @@
+"""What the contact sheet and the shootout grid share: thumbnails, links, fitted text, files.
+
+Both are a static HTML page beside a PNG grid of thumbnails; the helpers here
+read a thumbnail from a keyframe or a clip, link files relatively (so a page
+keeps working when its folder moves), cut text to a width in pixels and write
+a file atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+import av
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+from recoil.errors import StoreError
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+def read_image(path: Path, owner: str) -> Image.Image:
+    """The image at ``path`` as RGB; a file that does not decode is a :class:`StoreError`."""
+    try:
+        with Image.open(path) as opened:
+            return opened.convert("RGB")
+    except (OSError, UnidentifiedImageError) as error:
+        raise StoreError(f"cannot read image {path} of {owner}: {error}; re-render it") from error
+
+
+def first_frame(video: Path, owner: str) -> Image.Image | None:
+    """The first frame of ``video`` (``None`` without a video stream)."""
+    try:
+        with av.open(str(video)) as container:
+            if not container.streams.video:
+                return None
+            for frame in container.decode(video=0):
+                return Image.fromarray(frame.to_ndarray(format="rgb24"))
+    except av.FFmpegError as error:
+        raise StoreError(f"cannot read video {video} of {owner}: {error}; re-render it") from error
+    return None
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file, readable by everyone."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        tmp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """``image`` encoded as PNG."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def escape(text: str) -> str:
+    """``text`` safe inside HTML text and attribute values."""
+    return html.escape(text, quote=True)
+
+
+def link(path: Path, out_dir: Path) -> str:
+    """A URL to ``path`` relative to the page's folder ``out_dir``."""
+    relative = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+    return urllib.parse.quote(relative)
+
+
+def data_uri(image: Image.Image) -> str:
+    """``image`` as a JPEG ``data:`` URI, for a thumbnail that has no file of its own."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=82)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def fit(draw: ImageDraw.ImageDraw, text: str, width: int, font: Font) -> str:
+    """``text`` cut with an ellipsis to fit ``width`` pixels.
+
+    Measuring a prefix costs its length, so prefixes are measured at doubling
+    lengths until one is too wide, then the longest that fits with the ellipsis is
+    found by halving: the cost grows with what fits, not with the whole text (an id
+    or action line may be thousands of characters).
+    """
+
+    def fits(end: int, suffix: str = "") -> bool:
+        return draw.textlength(text[:end] + suffix, font=font) <= width
+
+    too_wide = 16
+    while too_wide < len(text) and fits(too_wide):
+        too_wide *= 2
+    if too_wide >= len(text):
+        if fits(len(text)):
+            return text
+        too_wide = len(text)
+    short = 0  # the longest prefix known to fit with the ellipsis
+    while too_wide - short > 1:
+        middle = (short + too_wide) // 2
+        if fits(middle, "..."):
+            short = middle
+        else:
+            too_wide = middle
+    return text[:short] + "..."
