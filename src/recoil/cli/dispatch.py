@@ -26,23 +26,15 @@ def dispatch_command(
     as_json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
 ) -> None:
     """Run one generation and print where the artifact is and its receipt."""
-    from recoil.dispatch import dispatch
+    import asyncio
+
     from recoil.errors import DispatchError
-    from recoil.model.context import DispatchContext
-    from recoil.production.settings import load_settings
+    from recoil.production.folder import dispatch_in_project
 
     payload = _payload(prompt, provider, param)
     _check_project_folder(project)
-    settings = load_settings(project)
-    from recoil.production.folder import provider_configs
-
-    context = DispatchContext(
-        project=project,
-        provider_config=provider_configs(project, settings),
-        embed_prompts=settings.project.embed_prompts,
-    )
     try:
-        receipt = dispatch(modality, payload, context=context)
+        receipt = asyncio.run(dispatch_in_project(project, modality, payload))
     except DispatchError as exc:
         if as_json:
             typer.echo(json.dumps(codec.encode(exc.receipt), indent=2, sort_keys=True))

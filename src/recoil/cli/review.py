@@ -1,8 +1,7 @@
-"""``recoil approve``, ``reject`` and ``retake``: review decisions on a project's takes."""
+"""``recoil review``: serve the review page and JSON API of one project."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -10,62 +9,47 @@ import typer
 from recoil.cli.app import app
 
 
-@app.command("approve")
-def approve_command(
+@app.command("review")
+def review_command(
     path: Path = typer.Argument(..., help="The project folder."),
-    take_id: str = typer.Argument(..., help="The take to approve."),
-    note: str | None = typer.Option(None, "--note", help="A note to keep with the approval."),
-    author: str | None = typer.Option(None, "--author", help="Who approves (default: you)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (others on your network reach 0.0.0.0)."
+    ),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port (0: any free one)."),
+    new_token: bool = typer.Option(False, "--new-token", help="Rotate the write token first."),
 ) -> None:
-    """Approve a take: it becomes its beat's primary."""
-    from recoil.production.review import approve
+    """Serve the project's review page: compare takes, approve, reject, follow a run."""
+    import asyncio
+    import socket
 
-    take = approve(path, take_id, note=note, author=author)
-    _done(
-        as_json,
-        {"take_id": take.take_id, "review": "approved", "primary": True},
-        f"approved {take.take_id}; it is now the primary (recoil export {path} to re-cut)",
+    import uvicorn
+
+    from recoil.errors import StateError
+    from recoil.server.app import create_app
+    from recoil.server.token import review_token
+
+    token = review_token(path, rotate=new_token) if path.is_dir() else ""
+    application = create_app(path, token=token, host=host)  # a bad folder fails here
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # With IPPROTO_TCP named, asyncio sets TCP_NODELAY on each connection: without it
+    # every small response waits ~40 ms for the client's delayed ACK.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise StateError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port "
+            "(0 picks a free one) or stop what uses it"
+        ) from None
+    listener.listen(2048)  # connections wait in the backlog from the moment the URL shows
+    bound = listener.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"review {path} at http://{shown}:{bound}/#token={token}")
+    typer.echo(
+        f"write token: {token} (kept in {path}/.recoil-review-token; --new-token rotates it)"
     )
-
-
-@app.command("reject")
-def reject_command(
-    path: Path = typer.Argument(..., help="The project folder."),
-    take_id: str = typer.Argument(..., help="The take to send back."),
-    note: str = typer.Option(..., "--note", help="What to change."),
-    frame: int | None = typer.Option(None, "--frame", min=0, help="Frame the note is about."),
-    author: str | None = typer.Option(None, "--author", help="Who rejects (default: you)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Mark a take for retake with a note; a new take of its beat is queued."""
-    from recoil.production.review import reject
-
-    new = reject(path, take_id, note=note, author=author, frame=frame)
-    _done(
-        as_json,
-        {"take_id": take_id, "review": "retake", "queued": new.take_id},
-        f"{take_id} marked retake; queued {new.take_id} (recoil run {path})",
-    )
-
-
-@app.command("retake")
-def retake_command(
-    path: Path = typer.Argument(..., help="The project folder."),
-    beat_id: str = typer.Argument(..., help="The beat to shoot again."),
-    note: str | None = typer.Option(None, "--note", help="What the new take should change."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Queue a new take of a beat (a new seed); it runs on the next ``recoil run``."""
-    from recoil.production.review import retake
-
-    take = retake(path, beat_id, note=note)
-    _done(
-        as_json,
-        {"beat_id": beat_id, "queued": take.take_id, "seed": take.seed},
-        f"queued {take.take_id} (seed {take.seed}); run it with: recoil run {path}",
-    )
-
-
-def _done(as_json: bool, data: dict[str, object], text: str) -> None:
-    typer.echo(json.dumps(data) if as_json else text)
+    typer.echo("Ctrl-C stops the server")
+    config = uvicorn.Config(application, log_level="warning", timeout_graceful_shutdown=2)
+    asyncio.run(uvicorn.Server(config).serve(sockets=[listener]))

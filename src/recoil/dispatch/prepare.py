@@ -42,6 +42,11 @@ class Prepared:
     """The provenance its receipts record (secrets removed)."""
     prompt_sha256: str
 
+    @property
+    def prompt(self) -> str:
+        """The prompt as receipts and embedded provenance record it (secrets removed)."""
+        return str(self.request_record.get("prompt", ""))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Route:

@@ -42,7 +42,7 @@ def build_receipt(call: Call, outcome: Outcome) -> Receipt:
         model=outcome.model,
         status=ReceiptStatus.SUCCEEDED if outcome.error is None else ReceiptStatus.FAILED,
         request_sha256=prepared.request_sha256,
-        prompt=prepared.request.prompt,
+        prompt=prepared.prompt,
         prompt_sha256=prepared.prompt_sha256,
         seed=prepared.request.seed,
         started_us=call.started_us,

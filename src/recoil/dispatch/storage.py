@@ -68,7 +68,7 @@ def provenance_fields(prepared: Prepared, *, embed_prompt: bool) -> dict[str, st
         "recoil:model": prepared.model,
     }
     if embed_prompt:
-        fields["recoil:prompt"] = prepared.request.prompt
+        fields["recoil:prompt"] = prepared.prompt
     return fields
 
 

@@ -29,6 +29,8 @@ from recoil.store import ProjectStore
 from recoil.store.lock import editing
 
 EDIT_MARK = ".edit.sha256"
+CUT_NAME = "cut.mp4"
+"""The cut's file name in the exports folder."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,7 +75,7 @@ def export_project(production: Production, project: Project, store: ProjectStore
     }
     digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
     out = production.exports
-    outputs = (out / "cut.mp4", out / "cut.otio", out / "contact.html", out / "contact.png")
+    outputs = (out / CUT_NAME, out / "cut.otio", out / "contact.html", out / "contact.png")
     mark = out / EDIT_MARK
     held = _read_mark(mark)
     stamps = _file_stamps(outputs)
@@ -84,7 +86,7 @@ def export_project(production: Production, project: Project, store: ProjectStore
     out.mkdir(parents=True, exist_ok=True)
     mark.unlink(missing_ok=True)  # a crash mid-export must not leave a mark that says done
     _sweep(out)
-    cut = write_cut(edit, out / "cut.mp4")
+    cut = write_cut(edit, out / CUT_NAME)
     write_timeline(edit, out / "cut.otio")
     write_contact_sheet(edit, out)
     stamp = {"edit": digest, "missing": list(cut.missing), "files": _file_stamps(outputs)}

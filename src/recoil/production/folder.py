@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from recoil.errors import ConfigError
-from recoil.model.context import ARTIFACTS_DIR
+from recoil.model.context import ARTIFACTS_DIR, DispatchContext
 from recoil.model.provider_config import ProviderConfig
+from recoil.model.receipt import Receipt
 from recoil.production.settings import Settings, load_credentials, load_settings
 from recoil.providers.registry import default_registry
 from recoil.records.artifacts import ArtifactStore
@@ -94,3 +96,23 @@ def open_production(path: Path) -> Production:
     settings = load_settings(path)
     shotlist_file = path / settings.project.shotlist
     return Production(path=path, settings=settings, shotlist=load_shotlist(shotlist_file))
+
+
+async def dispatch_in_project(path: Path, modality: str, payload: Mapping[str, Any]) -> Receipt:
+    """One generation into the folder's receipt log and artifacts (``recoil dispatch``).
+
+    The folder's ``recoil.toml`` (if any) configures the providers. The dispatch
+    is the folder's one writer while it lasts (``ProjectBusyError`` while a run
+    holds it). Raises ``DispatchError`` (its failed receipt already logged) when
+    the provider fails.
+    """
+    from recoil.dispatch import dispatch_async
+
+    settings = load_settings(path)
+    context = DispatchContext(
+        project=path,
+        provider_config=provider_configs(path, settings),
+        embed_prompts=settings.project.embed_prompts,
+    )
+    with ProjectLock(path, command="recoil dispatch"):
+        return await dispatch_async(modality, payload, context=context)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recoil.errors import StateError
+from recoil.errors import StateError, ValidationError
 from recoil.model.ids import utc_now_iso
 from recoil.model.take import Beat, Project, Take, TakeStatus
 from recoil.production.folder import Production, open_production, open_store
@@ -61,6 +61,12 @@ def _session(path: Path, command: str) -> Iterator[_Session]:
         store.save_project(project)
 
 
+def _said(note: ReviewNote) -> str:
+    """``author: text``, with ``[frame N]`` after the author for a note pinned to a frame."""
+    frame = "" if note.frame is None else f" [frame {note.frame}]"
+    return f"{note.author}{frame}: {note.text}"
+
+
 def _author(author: str | None) -> str:
     return author or getpass.getuser()
 
@@ -102,6 +108,28 @@ def reject(
             take_id, ReviewStatus.RETAKE, _note(note, author, frame), author=_author(author)
         )
         return s.queue_take(beat, retake_of=take_id, note=note)
+
+
+def note(
+    path: Path,
+    take_id: str,
+    *,
+    text: str,
+    author: str | None = None,
+    frame: int | None = None,
+) -> ReviewNote:
+    """Add a note to a take (pinned to ``frame`` if given); its review status stays."""
+    if not text.strip():
+        raise ValidationError("a note needs text")
+    if frame is not None and frame < 0:
+        raise ValidationError(f"a note's frame must be >= 0, got {frame}")
+    with _session(path, "recoil note") as s:
+        s.beat_of(take_id)
+        written = ReviewNote(
+            author=_author(author), text=text, created_at=utc_now_iso(), frame=frame
+        )
+        s.store.set_review(take_id, None, written, author=written.author)
+        return written
 
 
 def retake(path: Path, beat_id: str, *, note: str | None = None) -> Take:
@@ -163,7 +191,7 @@ def status(path: Path) -> list[BeatRow]:
                         review=review.value,
                         primary=take.take_id == beat.primary_take_id,
                         cost=sum(r.cost.amount for r in take.receipts()),
-                        notes=[f"{n.author}: {n.text}" for n in notes],
+                        notes=[_said(n) for n in notes],
                         score=take.score(weights, scores),
                     )
                 )

@@ -511,7 +511,9 @@ def test_secrets_appear_nowhere(
     secret_params = {"api_key": SECRET, "auth_header": f"Bearer {SECRET}", "comment": SECRET}
     messages: list[str] = []
 
-    ok = dispatch("keyframe", {"prompt": "a fox", **secret_params}, context=ctx, registry=registry)
+    # A key pasted into the prompt by mistake: the prompt is recorded (and embedded) redacted.
+    pasted = {"prompt": f"a fox {SECRET}", **secret_params}
+    ok = dispatch("keyframe", pasted, context=ctx, registry=registry)
     dispatch(
         "video",
         {"prompt": "a fox runs", "fake_async": True, "duration_s": 0.25, **secret_params},
@@ -537,6 +539,7 @@ def test_secrets_appear_nowhere(
         messages += [str(bad.value), repr(bad.value)]
 
     assert ok.request["params"]["api_key"] == "[redacted]"
+    assert ok.prompt == "a fox [redacted]"
     assert ok.provenance["fal_api_token"] == "[redacted]"
     assert ok.provenance["user"] == "ana"
     files = [p for p in project_dir.rglob("*") if p.is_file()]
