@@ -88,7 +88,11 @@ def _comfyui(tmp_path: Path) -> Iterator[Harness]:
 
 def _fal(tmp_path: Path) -> Iterator[Harness]:
     url, control = fal.start(key=SECRET)
-    options = {"base_url": url, "models": {"keyframe": "fal-ai/flux/dev"}}
+    options = {
+        "base_url": url,
+        "schema_url": url + fal.SCHEMA_PATH,
+        "models": {"keyframe": "fal-ai/flux/dev"},
+    }
     ok = KeyframeRequest(prompt="a lighthouse", seed=3, width=64, height=48)
 
     def permanent() -> Request:

@@ -29,18 +29,27 @@ REMOTE = ("comfyui", "fal", "replicate")
 
 _KOKORO_VERSION = "f559560eb822dc509045f3921a1921234918b91739db4bf3daab2169b71c7a13"
 _MODELS = {
+    # Models recoil ships bindings for; a chained beat's keyframe starts from an image.
     "fal": {
         "keyframe": "fal-ai/flux/dev",
-        "video": "fal-ai/kling-video/v1/standard/image-to-video",
+        "keyframe_from_image": "fal-ai/flux/dev/image-to-image",
+        "video": "fal-ai/kling-video/v2.1/standard/image-to-video",
         "audio": "fal-ai/elevenlabs/tts/multilingual-v2",
     },
     "replicate": {
         "keyframe": "black-forest-labs/flux-schnell",
-        "video": "wavespeedai/wan-2.1-i2v-480p",
+        "keyframe_from_image": "black-forest-labs/flux-dev",
+        "video": "kwaivgi/kling-v2.1",
         # A community model run by version: its name does not say it speaks.
         "audio": f"jaaari/kokoro-82m:{_KOKORO_VERSION}",
     },
 }
+_VOICES = (
+    # Kokoro has voices of its own: the shot lists' espeak voices are mapped to them.
+    '[providers.replicate.bindings."jaaari/kokoro-82m".inputs]\n'
+    'voice = { to = "voice", map = { "en-us" = "af_sarah", "en-us+f3" = "af_bella", '
+    '"en-us+m3" = "am_adam" } }\n'
+)
 
 
 @dataclass
@@ -60,11 +69,16 @@ class Server:
             tables += (WORKFLOWS / "binding.toml").read_text()
         else:
             base = self.url if self.provider == "fal" else f"{self.url}/v1"
+            schema = ""
+            if self.provider == "fal":
+                schema = f'schema_url = "{self.url}{fal.SCHEMA_PATH}"\n'
             models = "".join(f'{m} = "{n}"\n' for m, n in _MODELS[self.provider].items())
             tables = (
-                f'[providers.{self.provider}]\nbase_url = "{base}"\n\n'
+                f'[providers.{self.provider}]\nbase_url = "{base}"\n{schema}\n'
                 f"[providers.{self.provider}.models]\n{models}"
             )
+            if self.provider == "replicate":
+                tables += f"\n{_VOICES}"
         with (project / "recoil.toml").open("a") as settings:
             settings.write(f"\n{extra}\n{tables}")
 

@@ -176,7 +176,9 @@ def test_a_second_run_is_refused_and_nothing_is_paid_twice(
         assert again.returncode == 0, again.stderr
         assert "running 2 steps" in again.stderr
         assert len(generated(project)) == STEPS + 2 and set(generated(project).values()) == {1}
-        assert server.control.submits == STEPS + 2 and set(server.requests().values()) == {1}
+        # One submit per step. (Bodies may repeat: the two takes of Ana's line differ only in
+        # their seed, which the speech model has no input for.)
+        assert server.control.submits == STEPS + 2
     finally:
         server.stop()
 
@@ -336,12 +338,15 @@ def test_a_fixed_provider_config_retries_only_what_failed(
     try:
         settings = project / "recoil.toml"
         fixed_settings = settings.read_text()
-        settings.write_text(
-            re.sub(r'(?m)^video = ".*"$', 'video = "no-such-model"', fixed_settings)
+        # A model fal still describes but no longer runs: the submits fail, not the preflight.
+        retired = "fal-ai/retired/image-to-video"
+        server.control.script(
+            "POST", f"/{retired}", status=404, body={"detail": "Application not found"}, times=99
         )
+        settings.write_text(re.sub(r'(?m)^video = ".*"$', f'video = "{retired}"', fixed_settings))
         failed = recoil("run", str(project), cwd=project.parent, env=env)
         assert failed.returncode == 1
-        assert "failed: a-t01/video:" in failed.stderr and "no-such-model" in failed.stderr
+        assert "failed: a-t01/video:" in failed.stderr and "HTTP 404" in failed.stderr
         submits = server.control.submits
 
         settings.write_text(fixed_settings)

@@ -396,9 +396,10 @@ def test_a_video_template_returns_the_animated_file(
     options = {"servers": [url], "project_dir": str(tmp_path), "templates": templates}
     request = VideoRequest(prompt="p", fps=8, duration_s=0.5, width=32, height=32)
     state = asyncio.run(run_job(ComfyUIProvider(ProviderConfig(options=options)), request))[1]
-    [output] = state.outputs
-    assert (output.name, output.mime) == ("video", "image/webp")
-    assert Image.open(io.BytesIO(output.data)).n_frames == 4
+    clip, original = state.outputs
+    assert (clip.name, clip.mime) == ("video", "video/mp4")  # for the cut: H.264
+    assert (original.name, original.mime) == ("video_original", "image/webp")
+    assert Image.open(io.BytesIO(original.data)).n_frames == 4
 
 
 def test_preflight_reports_missing_nodes_bad_bindings_and_dead_servers(

@@ -25,7 +25,11 @@ def configs() -> Iterator[dict[str, ProviderConfig]]:
     yield {
         "comfyui": ProviderConfig(options={"servers": [comfy_url], "price_per_second": 1.0}),
         "fal": ProviderConfig(
-            options={"base_url": fal_url, "models": {"keyframe": "fal-ai/flux/dev"}},
+            options={
+                "base_url": fal_url,
+                "schema_url": fal_url + fal.SCHEMA_PATH,
+                "models": {"keyframe": "fal-ai/flux/dev"},
+            },
             prices={"fal-ai/flux/dev": 0.03},
             secrets={"FAL_KEY": SECRET},
         ),

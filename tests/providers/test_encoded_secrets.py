@@ -52,13 +52,16 @@ def refusing(
         monkeypatch.setenv("FAL_KEY", KEY)
         url, control = fal.start(key=KEY)
         base, path, model = url, "/fal-ai", "fal-ai/flux/dev"
+        schema = {"schema_url": url + fal.SCHEMA_PATH}
     else:
         monkeypatch.setenv("REPLICATE_API_TOKEN", KEY)
         url, control = replicate.start(token=KEY)
-        base, path, model = f"{url}/v1", "/v1/models", "acme/painter"
+        base, path, model = f"{url}/v1", "/v1/models/acme/painter/predictions", "acme/painter"
+        schema = {}
     control.script("POST", path, status=400, body={"detail": f"bad request ({echo})"})
     try:
-        yield name, ProviderConfig(options={"base_url": base, "models": {"keyframe": model}})
+        options = {"base_url": base, **schema, "models": {"keyframe": model}}
+        yield name, ProviderConfig(options=options)
     finally:
         control.stop()
 

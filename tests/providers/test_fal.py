@@ -36,7 +36,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, FalControl]]:
 def _provider(url: str, **options: Any) -> FalProvider:
     models = {"keyframe": "fal-ai/flux/dev", "video": "fal-ai/kling-video/v1/image-to-video"}
     config = ProviderConfig(
-        options={"base_url": url, "models": models, **options},
+        options={"base_url": url, "schema_url": url + fal.SCHEMA_PATH, "models": models, **options},
         prices={"fal-ai/flux/dev": 0.025},
     )
     return FalProvider(config)
@@ -141,7 +141,11 @@ def test_a_wrong_key_is_permanent_and_never_echoed(server: tuple[str, FalControl
     url, _ = server
     provider = FalProvider(
         ProviderConfig(
-            options={"base_url": url, "models": {"keyframe": "fal-ai/flux/dev"}},
+            options={
+                "base_url": url,
+                "schema_url": url + fal.SCHEMA_PATH,
+                "models": {"keyframe": "fal-ai/flux/dev"},
+            },
             secrets={"FAL_KEY": "sk-test-WRONG-KEY-999"},
         )
     )

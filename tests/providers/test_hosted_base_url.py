@@ -31,8 +31,9 @@ MODELS = {"fal": "fal-ai/flux/dev", "replicate": "acme/painter"}
 
 def _config(name: str, base_url: str) -> ProviderConfig:
     provider = HOSTED[name]
+    schema = {"schema_url": base_url + fal.SCHEMA_PATH} if name == "fal" else {}
     return ProviderConfig(
-        options={"base_url": base_url, "models": {"keyframe": MODELS[name]}},
+        options={"base_url": base_url, **schema, "models": {"keyframe": MODELS[name]}},
         secrets={provider.key_variable: SECRET},
     )
 
@@ -98,7 +99,10 @@ def test_a_reachable_base_url_passes_preflight(name: str) -> None:
     try:
         base = url if name == "fal" else f"{url}/v1"
         assert _preflight(HOSTED[name](_config(name, base))) == []
-        assert control.auth_headers == []  # the reachability check sends no key
+        # The reachability check sends no key; Replicate's schema fetch needs it, fal's not.
+        fetches = control.schema_fetches if name == "replicate" else 0
+        assert control.schema_fetches == 1
+        assert control.auth_headers == [f"Bearer {SECRET}"] * fetches
     finally:
         control.stop()
 

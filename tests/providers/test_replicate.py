@@ -109,11 +109,29 @@ def test_other_http_errors(
     assert TOKEN not in str(error)
 
 
-def test_invalid_input_is_permanent(server: tuple[str, ReplicateControl]) -> None:
-    url, _ = server
+def test_input_the_schema_refuses_is_permanent_and_not_sent(
+    server: tuple[str, ReplicateControl],
+) -> None:
+    url, control = server
     error = _error(_provider(url), KeyframeRequest(prompt="p", params={"prompt": None}))
+    assert (error.retryable, error.error_type) == (False, "invalid_input")
+    assert "input.prompt: acme/painter requires it" in str(error) and "not sent" in str(error)
+    assert control.submits == 0
+
+
+def test_the_services_422_is_permanent(server: tuple[str, ReplicateControl]) -> None:
+    """A schema kept from before the model changed lets a request through: Replicate's 422."""
+    url, control = server
+    body = {
+        "title": "Input validation failed",
+        "status": 422,
+        "detail": "- input.output_format: output_format must be one of the following: webp\n",
+        "invalid_fields": [{"type": "enum", "field": "input.output_format"}],
+    }
+    control.script("POST", "/v1/models", status=422, body=body)
+    error = _error(_provider(url), KeyframeRequest(prompt="p"))
     assert (error.retryable, error.provider_status) == (False, "422")
-    assert "prompt is required" in str(error)
+    assert "output_format must be one of" in str(error)
 
 
 def test_a_dropped_submit_is_found_in_the_list_not_resent(

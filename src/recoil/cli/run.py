@@ -22,7 +22,9 @@ _SHOWN_FAILURES = 20
 @app.command("run")
 def run_command(
     path: Path = typer.Argument(..., help="The project folder."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; call no provider."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan and check the providers; generate nothing."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Generate even identical requests."),
     budget: float | None = typer.Option(None, "--budget", min=0, help="Stop past this spend."),
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Steps in flight."),

@@ -15,7 +15,15 @@ from typing import Any
 
 from recoil.dispatch.call import Call, Journal, call_provider
 from recoil.dispatch.deadlines import Deadlines
-from recoil.dispatch.prepare import Prepared, Route, completed, hash_inputs, prepared
+from recoil.dispatch.prepare import (
+    PLANNED_INPUT,
+    Prepared,
+    Route,
+    completed,
+    hash_inputs,
+    planned,
+    prepared,
+)
 from recoil.dispatch.receipts import build_receipt, cache_hit, failed, succeeded
 from recoil.dispatch.storage import store_outputs, write_sidecars
 from recoil.errors import (
@@ -28,6 +36,7 @@ from recoil.errors import (
     StoreError,
 )
 from recoil.model.context import DispatchContext
+from recoil.model.cost import Cost
 from recoil.model.ids import new_id, now_us
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.receipt import Artifact, Receipt
@@ -122,6 +131,30 @@ class Dispatcher:
             provenance=context.provenance if provenance is None else provenance,
             project=self.log.path.parent,
         )
+
+    def plan(self, modality: str, payload: Mapping[str, Any], context: DispatchContext) -> Cost:
+        """Check a step of a plan before the steps it depends on have run; its estimated cost.
+
+        As :meth:`prepare` checks a dispatch, except that an input field given
+        by an earlier step's output holds a placeholder (see
+        :func:`~recoil.dispatch.prepare.planned`), so a provider refuses now
+        what it would refuse once that file exists; input files already
+        named must exist (they are not hashed). Raises what :meth:`prepare`
+        raises; nothing is written.
+        """
+        runner = self.registry.runner(modality)
+        fields = runner.request_type.input_fields
+        payload = planned(completed(payload, fields, context), fields)
+        try:
+            request = runner.build(payload)
+            route = self._route(context.provider_for(modality, request.provider), modality, context)
+            route.provider.validate(request)
+            for label, path in request.inputs().items():
+                if not path.startswith(PLANNED_INPUT) and not Path(path).is_file():
+                    raise PayloadError(modality, label, f"input file not found: {path}")
+        except PayloadError as exc:
+            raise PayloadError(exc.modality, exc.field, redact_text(exc.reason)) from None
+        return route.provider.estimate_cost(request)
 
     def _route(self, provider_name: str, modality: str, context: DispatchContext) -> Route:
         route = self._routes.get((provider_name, modality))

@@ -18,7 +18,8 @@ from recoil.errors import PayloadError
 from recoil.model.context import DispatchContext
 from recoil.model.cost import Cost
 from recoil.model.requests import Request
-from recoil.providers.base import Provider
+from recoil.model.workflow import STEP_REF
+from recoil.providers.base import Provider, identity_of
 from recoil.records.artifacts import recorded_path, sha256_file
 from recoil.records.cache import request_sha256
 from recoil.records.redact import redact, secret_values
@@ -81,6 +82,9 @@ def prepared(
     """The prepared dispatch of a validated ``request``; ``project`` roots recorded paths."""
     provider = route.provider
     model = provider.model_for(request)
+    identity = identity_of(provider, request)
+    if identity:
+        provenance = {**provenance, "provider_identity": identity}
     request_dict = request.to_dict()
     secrets = secret_values()
     record = request_dict
@@ -102,12 +106,36 @@ def prepared(
             inputs=inputs,
             seed=request.seed,
             provider_version=provider.version,
+            provider_identity=identity,
         ),
         estimate=provider.estimate_cost(request),
         request_record=redact(record, secrets),
         provenance=redact(provenance, secrets),
         prompt_sha256=hashlib.sha256(request.prompt.encode()).hexdigest(),
     )
+
+
+PLANNED_INPUT = "<output "
+"""How the placeholder of a file an earlier step will make begins (see :func:`planned`)."""
+
+
+def planned(payload: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """A step's payload as its provider can check it before the steps it depends on have run.
+
+    A reference to an earlier step's output (``{"$step": ...}``) in an input
+    field stands for the file it will be: a placeholder path, so the provider
+    checks a request that has that input (a template binds it, or not).
+    Elsewhere a reference is left out.
+    """
+    checkable: dict[str, Any] = {}
+    for name, value in payload.items():
+        if isinstance(value, Mapping) and STEP_REF in value:
+            if name in fields:
+                output, step = value.get("output"), value[STEP_REF]
+                checkable[name] = f"{PLANNED_INPUT}{output!s} of step {step!s}>"
+            continue
+        checkable[name] = value
+    return checkable
 
 
 def rooted(payload: Mapping[str, Any], fields: tuple[str, ...], root: Path) -> Mapping[str, Any]:

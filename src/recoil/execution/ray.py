@@ -36,7 +36,7 @@ from recoil.model.context import DispatchContext
 from recoil.model.cost import Cost
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
-from recoil.providers.base import Job, JobState, Provider, ProviderFactory
+from recoil.providers.base import Job, JobState, Provider, ProviderFactory, identity_of
 from recoil.providers.registry import Registry
 
 T = TypeVar("T")
@@ -104,6 +104,10 @@ class RayProvider:
     def validate(self, request: Request) -> None:
         """Answered by the driver's instance."""
         self.local.validate(request)
+
+    def identity_for(self, request: Request) -> Mapping[str, Any]:
+        """Answered by the driver's instance (nothing if it has no identity)."""
+        return identity_of(self.local, request)
 
     def estimate_cost(self, request: Request) -> Cost:
         """Answered by the driver's instance."""

@@ -21,6 +21,13 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from recoil.export.edit import BeatCut, Edit, TakeMedia
 from recoil.export.sheet import (
+    BACKGROUND,
+    CHOSEN,
+    DIM,
+    LINE_HEIGHT,
+    PLACEHOLDER,
+    TEXT,
+    WARN,
     Font,
     data_uri,
     escape,
@@ -38,15 +45,8 @@ PNG_NAME = "contact.png"
 _THUMB_WIDTH = 192
 _LABEL_WIDTH = 170
 _PAD = 10
-_LINE = 15
 _TEXT_LINES = 3
 _HEADER = 36
-_BACKGROUND = (24, 24, 28)
-_TEXT = (230, 230, 230)
-_DIM = (150, 150, 155)
-_PRIMARY = (46, 204, 113)
-_WARN = (231, 76, 60)
-_PLACEHOLDER = (60, 60, 66)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,28 +235,28 @@ def _grid(
     thumb_w, thumb_h = size
     columns = max((len(cells) for _, cells in rows), default=0) or 1
     cell_w = thumb_w + _PAD
-    row_h = thumb_h + _TEXT_LINES * _LINE + 2 * _PAD
+    row_h = thumb_h + _TEXT_LINES * LINE_HEIGHT + 2 * _PAD
     width = _PAD + _LABEL_WIDTH + columns * cell_w + _PAD
     height = _HEADER + max(1, len(rows)) * row_h + _PAD
-    image = Image.new("RGB", (width, height), _BACKGROUND)
+    image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=12)
     title = ImageFont.load_default(size=18)
-    draw.text((_PAD, _PAD), fit(draw, edit.title, width - 2 * _PAD, title), font=title, fill=_TEXT)
+    draw.text((_PAD, _PAD), fit(draw, edit.title, width - 2 * _PAD, title), font=title, fill=TEXT)
     for row, (beat, cells) in enumerate(rows):
         top = _HEADER + row * row_h + _PAD
         label = [
-            (f"{beat.scene_id} / {beat.beat_id}", _TEXT),
-            (beat.title, _DIM),
-            (f"{_number(beat.duration_s)} s, {beat.primary_strategy}", _DIM),
+            (f"{beat.scene_id} / {beat.beat_id}", TEXT),
+            (beat.title, DIM),
+            (f"{_number(beat.duration_s)} s, {beat.primary_strategy}", DIM),
         ]
         if beat.primary_reason:
-            label.append((f"primary: {beat.primary_reason}", _DIM))
+            label.append((f"primary: {beat.primary_reason}", DIM))
         if beat.primary is None:
-            label.append(("MISSING: no primary", _WARN))
+            label.append(("MISSING: no primary", WARN))
         for line, (text, color) in enumerate(label):
             fitted = fit(draw, text, _LABEL_WIDTH - _PAD, font)
-            draw.text((_PAD, top + line * _LINE), fitted, font=font, fill=color)
+            draw.text((_PAD, top + line * LINE_HEIGHT), fitted, font=font, fill=color)
         for column, cell in enumerate(cells):
             left = _PAD + _LABEL_WIDTH + column * cell_w
             if cell.thumbnail is not None:
@@ -277,18 +277,18 @@ def _draw_cell(
     thumb_w, thumb_h = size
     take = cell.take
     if cell.thumbnail is None:
-        draw.rectangle((left, top, left + thumb_w - 1, top + thumb_h - 1), fill=_PLACEHOLDER)
+        draw.rectangle((left, top, left + thumb_w - 1, top + thumb_h - 1), fill=PLACEHOLDER)
         centre = (left + thumb_w // 2, top + thumb_h // 2)
-        draw.text(centre, "no media", font=font, fill=_DIM, anchor="mm")
+        draw.text(centre, "no media", font=font, fill=DIM, anchor="mm")
     name = f"{take.take_id}  PRIMARY" if cell.primary else take.take_id
     lines = [
-        (name, _PRIMARY if cell.primary else _TEXT),
-        (f"{take.status}, review: {take.review_status}", _DIM),
-        (f"score {_score(take.score)}, cost {_cost(take.cost)}", _DIM),
+        (name, CHOSEN if cell.primary else TEXT),
+        (f"{take.status}, review: {take.review_status}", DIM),
+        (f"score {_score(take.score)}, cost {_cost(take.cost)}", DIM),
     ]
     for line, (text, color) in enumerate(lines):
-        y = top + thumb_h + 3 + line * _LINE
+        y = top + thumb_h + 3 + line * LINE_HEIGHT
         draw.text((left, y), fit(draw, text, thumb_w, font), font=font, fill=color)
     if cell.primary:
-        box = (left - 4, top - 4, left + thumb_w + 3, top + thumb_h + _TEXT_LINES * _LINE + 5)
-        draw.rectangle(box, outline=_PRIMARY, width=3)
+        box = (left - 4, top - 4, left + thumb_w + 3, top + thumb_h + _TEXT_LINES * LINE_HEIGHT + 5)
+        draw.rectangle(box, outline=CHOSEN, width=3)

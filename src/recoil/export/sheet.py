@@ -23,6 +23,16 @@ from recoil.errors import StoreError
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
+# The palette both grids draw with (the pages' CSS uses the same colours).
+BACKGROUND = (24, 24, 28)
+TEXT = (230, 230, 230)
+DIM = (150, 150, 155)
+CHOSEN = (46, 204, 113)
+"""The outline and label of the chosen cell (a beat's primary, a shootout's best)."""
+WARN = (231, 76, 60)
+PLACEHOLDER = (60, 60, 66)
+LINE_HEIGHT = 15
+
 
 def read_image(path: Path, owner: str) -> Image.Image:
     """The image at ``path`` as RGB; a file that does not decode is a :class:`StoreError`."""

@@ -20,6 +20,13 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from recoil.errors import StoreError
 from recoil.export.sheet import (
+    BACKGROUND,
+    CHOSEN,
+    DIM,
+    LINE_HEIGHT,
+    PLACEHOLDER,
+    TEXT,
+    WARN,
     Font,
     escape,
     first_frame,
@@ -36,15 +43,8 @@ PNG_NAME = "shootout.png"
 _THUMB = (256, 144)
 _LABEL_WIDTH = 170
 _PAD = 12
-_LINE = 15
 _TEXT_LINES = 4
 _HEADER = 40
-_BACKGROUND = (24, 24, 28)
-_TEXT = (230, 230, 230)
-_DIM = (150, 150, 155)
-_BEST = (46, 204, 113)
-_WARN = (231, 76, 60)
-_PLACEHOLDER = (60, 60, 66)
 _WAVE = (127, 179, 255)
 
 
@@ -138,7 +138,7 @@ def _waveform(path: Path, owner: str) -> Image.Image:
     samples = np.concatenate(chunks) if chunks else np.zeros(1)
     peak = float(samples.max()) or 1.0
     columns = np.array_split(samples, width)
-    image = Image.new("RGB", _THUMB, _PLACEHOLDER)
+    image = Image.new("RGB", _THUMB, PLACEHOLDER)
     draw = ImageDraw.Draw(image)
     middle = height // 2
     for x, column in enumerate(columns):
@@ -278,19 +278,19 @@ def _grid(
 ) -> Image.Image:
     thumb_w, thumb_h = _THUMB
     cell_w = thumb_w + _PAD
-    row_h = thumb_h + _TEXT_LINES * _LINE + 2 * _PAD
+    row_h = thumb_h + _TEXT_LINES * LINE_HEIGHT + 2 * _PAD
     width = _PAD + _LABEL_WIDTH + max(1, len(seeds)) * cell_w + _PAD
     height = _HEADER + max(1, len(rows)) * row_h + _PAD
-    image = Image.new("RGB", (width, height), _BACKGROUND)
+    image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=12)
     title = ImageFont.load_default(size=18)
     heading = f"{board.prompt} ({board.modality})"
-    draw.text((_PAD, _PAD), fit(draw, heading, width - 2 * _PAD, title), font=title, fill=_TEXT)
+    draw.text((_PAD, _PAD), fit(draw, heading, width - 2 * _PAD, title), font=title, fill=TEXT)
     for row, ((provider, model), by_seed) in enumerate(rows.items()):
         top = _HEADER + row * row_h + _PAD
         label = fit(draw, _row_label(provider, model), _LABEL_WIDTH - _PAD, font)
-        draw.text((_PAD, top), label, font=font, fill=_TEXT)
+        draw.text((_PAD, top), label, font=font, fill=TEXT)
         for column, seed in enumerate(seeds):
             cell = by_seed.get(seed)
             if cell is None:
@@ -317,18 +317,18 @@ def _draw_cell(
     left, top = origin
     thumb_w, thumb_h = _THUMB
     if thumb is None:
-        draw.rectangle((left, top, left + thumb_w - 1, top + thumb_h - 1), fill=_PLACEHOLDER)
+        draw.rectangle((left, top, left + thumb_w - 1, top + thumb_h - 1), fill=PLACEHOLDER)
         centre = (left + thumb_w // 2, top + thumb_h // 2)
-        draw.text(centre, "no result", font=font, fill=_DIM, anchor="mm")
+        draw.text(centre, "no result", font=font, fill=DIM, anchor="mm")
     lines = _lines(cell)
     if best:
         lines[0] += "  BEST"
     for number, text in enumerate(lines):
-        color = _BEST if best and number == 0 else _TEXT if number == 0 else _DIM
+        color = CHOSEN if best and number == 0 else TEXT if number == 0 else DIM
         if not cell.succeeded and number == 1:
-            color = _WARN
-        y = top + thumb_h + 3 + number * _LINE
+            color = WARN
+        y = top + thumb_h + 3 + number * LINE_HEIGHT
         draw.text((left, y), fit(draw, text, thumb_w, font), font=font, fill=color)
     if best:
-        box = (left - 4, top - 4, left + thumb_w + 3, top + thumb_h + _TEXT_LINES * _LINE + 5)
-        draw.rectangle(box, outline=_BEST, width=3)
+        box = (left - 4, top - 4, left + thumb_w + 3, top + thumb_h + _TEXT_LINES * LINE_HEIGHT + 5)
+        draw.rectangle(box, outline=CHOSEN, width=3)

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import pydantic
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
 
 from recoil.errors import PayloadError
 
@@ -60,6 +61,30 @@ class Request:
     """Director hints (shot size, angle, lens, lighting, palette, characters, caption)."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Provider-specific parameters, validated by the provider."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_fields_set(cls, data: Any, handler: ModelWrapValidatorHandler[Request]) -> Request:
+        request = handler(data)
+        if isinstance(data, ArgsKwargs):
+            given: Any = data.kwargs or ()
+        elif isinstance(data, Request):
+            given = data.fields_set
+        else:
+            given = data
+        # Not a field: it is no part of the request's value, its dict or its equality.
+        object.__setattr__(request, "_fields_set", frozenset(given))
+        return request
+
+    @property
+    def fields_set(self) -> frozenset[str]:
+        """The fields the payload gave; the others hold their defaults.
+
+        A provider whose model has defaults of its own (a ComfyUI workflow's
+        size, length and frame rate) sends only these.
+        """
+        given: frozenset[str] = self.__dict__["_fields_set"]
+        return given
 
     @property
     def expected_output(self) -> str | None:

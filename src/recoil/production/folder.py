@@ -101,7 +101,8 @@ def open_production(path: Path) -> Production:
 async def dispatch_in_project(path: Path, modality: str, payload: Mapping[str, Any]) -> Receipt:
     """One generation into the folder's receipt log and artifacts (``recoil dispatch``).
 
-    The folder's ``recoil.toml`` (if any) configures the providers. The dispatch
+    The folder's ``recoil.toml`` (if any) configures the providers, and its
+    ``[run] timeout_s`` bounds the provider call as it bounds a run's. The dispatch
     is the folder's one writer while it lasts (``ProjectBusyError`` while a run
     holds it). Raises ``DispatchError`` (its failed receipt already logged) when
     the provider fails.
@@ -112,6 +113,7 @@ async def dispatch_in_project(path: Path, modality: str, payload: Mapping[str, A
     context = DispatchContext(
         project=path,
         provider_config=provider_configs(path, settings),
+        timeout_s=settings.run.timeout_s,
         embed_prompts=settings.project.embed_prompts,
     )
     with ProjectLock(path, command="recoil dispatch"):

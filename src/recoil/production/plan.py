@@ -7,16 +7,27 @@ only while it has fewer than its ``takes`` for the *current* version of its
 fields (a fingerprint of its workflow). Editing a beat therefore queues fresh
 takes and keeps the old ones for comparison; nothing is deleted. A beat
 removed from the shot list is kept with ``removed: true``.
+
+A beat's ``params`` for a modality (the project's, the beat's over them) go
+into that step's payload: a name that is a field of the modality's request the
+plan does not fill itself (``steps``, ``guidance``, ``strength``, ``voice``,
+``sample_rate``) sets that field, so every provider maps it to its own input;
+any other name goes to the provider as is, in the request's ``params``. Either
+way it is part of the request, so of the take's fingerprint, the cache key,
+the receipt and the sidecar.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recoil.model.requests import BUILTIN_REQUESTS
 from recoil.model.take import Beat, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import STEP_REF, Workflow, WorkflowStep
 from recoil.records.artifacts import recorded_path
@@ -33,6 +44,8 @@ from recoil.shotlist import (
 )
 
 UPSCALE_FACTOR = 2.0
+_NOT_LIFTED = frozenset({"shot", "params", "provider", "model"})
+"""Request fields a parameter never sets: routing, hints and the parameters themselves."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,10 +78,12 @@ def beat_workflow(shotlist: ShotList, scene: SceneSpec, beat: BeatSpec, base: Pa
         voice = audio_voice(shotlist, beat)
         if voice:
             audio["voice"] = voice
+        audio = with_params(audio, "audio", shotlist.params_for(beat, "audio"))
         steps.append(WorkflowStep(step_id="audio", modality="audio", payload=audio))
     if project.upscale:
         video = {STEP_REF: "video", "output": "video"}
         upscale = {"video": video, "scale": UPSCALE_FACTOR, **routing}
+        upscale = with_params(upscale, "upscale", shotlist.params_for(beat, "upscale"))
         steps.append(
             WorkflowStep(
                 step_id="upscale", modality="upscale", payload=upscale, depends_on=["video"]
@@ -111,10 +126,26 @@ def _picture_steps(
         "camera_movement": beat.shot.movement,
         "image": {STEP_REF: "keyframe", "output": "image"},
     }
+    keyframe = with_params(keyframe, "keyframe", shotlist.params_for(beat, "keyframe"))
+    video = with_params(video, "video", shotlist.params_for(beat, "video"))
     return [
         WorkflowStep(step_id="keyframe", modality="keyframe", payload=keyframe),
         WorkflowStep(step_id="video", modality="video", payload=video, depends_on=["keyframe"]),
     ]
+
+
+def with_params(
+    payload: dict[str, Any], modality: str, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``payload`` with a beat's model parameters for ``modality`` (see the module docstring)."""
+    if not params:
+        return payload
+    request_type = BUILTIN_REQUESTS[modality]
+    liftable = {f.name for f in dataclasses.fields(request_type)} - _NOT_LIFTED
+    liftable -= set(request_type.input_fields) | set(payload)
+    fields = {k: v for k, v in params.items() if k in liftable}
+    rest = {k: v for k, v in params.items() if k not in liftable}
+    return {**payload, **fields, **({"params": rest} if rest else {})}
 
 
 def fingerprint(workflow: Workflow) -> str:

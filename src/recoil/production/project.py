@@ -32,8 +32,9 @@ from pathlib import Path
 from recoil.model.take import Take
 from recoil.production.export import ExportResult, export_current
 from recoil.production.folder import open_production
+from recoil.production.preflight import PlanLine
 from recoil.production.review import BeatRow, approve, reject, retake, status
-from recoil.production.run import PlanLine, Progress, RunOptions, RunOutcome, run_production
+from recoil.production.run import Progress, RunOptions, RunOutcome, run_production
 from recoil.production.scoring import ScoreOutcome, score_project
 
 
@@ -67,8 +68,10 @@ class ProjectHandle:
     def plan(self, options: RunOptions | None = None) -> list[PlanLine]:
         """The takes a run would generate, with dispatch counts and cost estimates.
 
-        ``recoil run --dry-run``: nothing is sent and nothing is written. ``options``
-        is read as for :meth:`run` (e.g. ``provider``), always as a dry run.
+        ``recoil run --dry-run``: the providers are checked as a run checks them
+        (a ``ConfigError`` or ``PayloadError`` for a problem), nothing is generated
+        and nothing is written. ``options`` is read as for :meth:`run` (e.g.
+        ``provider``), always as a dry run.
         """
         dry = dataclasses.replace(options or RunOptions(), dry_run=True)
         return asyncio.run(run_production(self._path, dry)).plan

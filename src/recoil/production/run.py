@@ -11,7 +11,6 @@ instead of re-sent, and the cache turns a repeated request into a free
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from recoil.dispatch import Dispatcher
-from recoil.errors import ConfigError, ProjectBusyError
+from recoil.errors import ProjectBusyError
 from recoil.execution.policy import Limits, ProviderLimit, RetryPolicy
 from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
 from recoil.media.frames import last_frame
@@ -27,10 +26,11 @@ from recoil.model.context import DispatchContext
 from recoil.model.ids import new_id
 from recoil.model.receipt import Receipt
 from recoil.model.take import Beat, Project, Scene, Take
-from recoil.model.workflow import STEP_REF, StepStatus, WorkflowStep
+from recoil.model.workflow import StepStatus, WorkflowStep
 from recoil.production.export import ExportResult, export_project
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project, runnable_takes
+from recoil.production.preflight import PlanLine, plan_lines, preflight
 from recoil.production.primaries import choose_project_primaries, reviews_of
 from recoil.production.repair import check_outputs, requeue_damaged, requeue_failed
 from recoil.production.scoring import Scoring, ScoringTasks, score_receipt
@@ -70,17 +70,6 @@ class RunOptions:
     grace_s: float = 10.0
     evaluate: bool = True
     """Score each step's outputs as it succeeds (``[evals] enabled`` must allow it too)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlanLine:
-    """One take to run, for the dry-run plan."""
-
-    scene_id: str
-    beat_id: str
-    take_id: str
-    dispatches: int
-    estimate: float
 
 
 @dataclass(slots=True, kw_only=True)
@@ -124,8 +113,13 @@ async def run_production(
 ) -> RunOutcome:
     """Run the project at ``path`` (see the module docstring).
 
-    Unless it is a dry run, the run is the project's one writer while it lasts
-    (:class:`~recoil.errors.ProjectBusyError` if another process is writing it).
+    Before any dispatch, every pending step is checked by its provider as it
+    will be sent (the keyframe a clip is made from included) and every provider
+    used is preflighted (servers, node classes, bindings): a ``PayloadError``
+    or :class:`~recoil.errors.ConfigError` otherwise. A dry run stops there,
+    having sent nothing. Unless it is a dry run, the run is the project's one
+    writer while it lasts (:class:`~recoil.errors.ProjectBusyError` if another
+    process is writing it).
     """
     options = options or RunOptions()
     production = open_production(path)
@@ -138,10 +132,11 @@ async def run_production(
         context = _context(production, options)
         pending = runnable_takes(project)
         async with _dispatcher(context, options) as dispatcher:
-            outcome.plan = _plan_lines(dispatcher, context, pending)
+            outcome.plan = plan_lines(dispatcher, context, pending)
+            # A dry run checks what a run checks (as `recoil providers` does); it sends nothing.
+            await preflight(dispatcher, context, pending)
             if options.dry_run:
                 return outcome
-            await _preflight(dispatcher, context, pending)
             run = _Run(
                 production=production,
                 store=store,
@@ -414,51 +409,6 @@ def _dispatcher(context: DispatchContext, options: RunOptions) -> Dispatcher:
 
         return RayDispatcher(context)
     return Dispatcher(context)
-
-
-def _plan_lines(
-    dispatcher: Dispatcher, context: DispatchContext, pending: list[tuple[Scene, Beat, Take]]
-) -> list[PlanLine]:
-    lines = []
-    for scene, beat, take in pending:
-        steps = [s for s in take.workflow.steps if s.status is StepStatus.PENDING]
-        estimate = 0.0
-        for step in steps:
-            ctx = dataclasses.replace(context, seed=take.seed)
-            prepared = dispatcher.prepare(step.modality, _without_refs(step.payload), ctx)
-            estimate += prepared.estimate.amount
-        lines.append(
-            PlanLine(
-                scene_id=scene.scene_id,
-                beat_id=beat.beat_id,
-                take_id=take.take_id,
-                dispatches=len(steps),
-                estimate=estimate,
-            )
-        )
-    return lines
-
-
-async def _preflight(
-    dispatcher: Dispatcher, context: DispatchContext, pending: list[tuple[Scene, Beat, Take]]
-) -> None:
-    """Before the first paid call: every provider built (credentials) and ready."""
-    used: dict[str, str] = {}
-    for _, _, take in pending:
-        for step in take.workflow.steps:
-            requested = step.payload.get("provider")
-            name = context.provider_for(step.modality, requested if requested else None)
-            used.setdefault(name, step.modality)
-    problems: list[str] = []
-    for name, modality in sorted(used.items()):
-        provider = dispatcher.provider(name, modality, context)
-        problems += [f"{name}: {p}" for p in await provider.preflight()]
-    if problems:
-        raise ConfigError("preflight failed:\n  " + "\n  ".join(problems))
-
-
-def _without_refs(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if not (isinstance(v, dict) and STEP_REF in v)}
 
 
 def _merge(a: RunReport, b: RunReport) -> RunReport:

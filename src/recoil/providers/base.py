@@ -22,11 +22,16 @@ sleeps between polls: the dispatcher does all of that once for every provider.
 ``Job.handle`` holds whatever JSON-safe facts the adapter needs to check or
 cancel the job from another process after a crash (URLs, server address); the
 dispatcher records it in a ``submitted`` record before waiting.
+
+An adapter whose output depends on more than the request, its model name and
+its version (a ComfyUI workflow file, a model binding) also implements
+:class:`IdentifiesRequests`: ``identity_for(request)`` is part of the cache key
+and is recorded in the receipt's provenance (``provider_identity``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -163,3 +168,42 @@ class Provider(Protocol):
 
 ProviderFactory = Callable[[ProviderConfig], Provider]
 """Builds a provider instance from its configuration."""
+
+
+@runtime_checkable
+class IdentifiesRequests(Protocol):
+    """A provider that says what, besides the request, decides its output (optional)."""
+
+    def identity_for(self, request: Request) -> Mapping[str, Any]:
+        """What decides the output of ``request`` beyond the request itself.
+
+        JSON-safe, string keys (a template's content hash, the filled graph's
+        hash, a binding): the same request with another identity is another
+        request for the cache. Called after :meth:`Provider.validate`.
+        """
+        ...
+
+
+def identity_of(provider: object, request: Request) -> Mapping[str, Any]:
+    """``provider.identity_for(request)``, or nothing for a provider without one."""
+    # Not isinstance(): a runtime protocol check costs microseconds on every dispatch.
+    identify = getattr(provider, "identity_for", None)
+    if identify is None:
+        return {}
+    identity: Mapping[str, Any] = identify(request)
+    return identity
+
+
+@runtime_checkable
+class ChecksRequests(Protocol):
+    """A provider that can check a run's requests before any is sent (optional).
+
+    The run's preflight calls it with every pending step's request (an input an
+    earlier step will make stands as a placeholder path), so a request the
+    model cannot take is one line before the first paid call. A hosted model's
+    adapter checks each against the model's published input schema.
+    """
+
+    async def check_requests(self, requests: Sequence[tuple[str, Request]]) -> list[str]:
+        """One line per problem; ``requests`` are (label for messages, request) pairs."""
+        ...

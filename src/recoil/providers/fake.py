@@ -24,7 +24,8 @@ on ``check`` reports it cancelled (a job already done stays done).
 
 The instance counts its calls (``submits``, ``checks``, ``cancels``); with the
 option ``calls_file`` it also appends one JSON line per submit to that file
-(``{"job_id", "key", "ready_at_us", "accepted"}``), so a test can count calls across
+(``{"job_id", "key", "ready_at_us", "accepted", "modality", "model", "params"}``: the
+request's model parameters as the vendor got them), so a test can count calls across
 processes that were killed. That file is then the fake vendor's memory: the
 provider is ``remote`` (its jobs outlive the process), ``find`` looks a
 dispatch's job up there by its key, and cancels go to ``<calls_file>.cancels``
@@ -156,9 +157,9 @@ class FakeProvider:
                 p.get("fake_fail"), self._attempts[request_key], p.get("fake_retry_after_s")
             )
         except ProviderError:
-            self._record_call(job_id, key, ready_at_us, accepted=False)
+            self._record_call(request, job_id, key, ready_at_us, accepted=False)
             raise
-        self._record_call(job_id, key, ready_at_us, accepted=True)
+        self._record_call(request, job_id, key, ready_at_us, accepted=True)
         black = self._blacked < int(p.get("fake_black", 0))
         self._blacked += black
         job = self._job(request, job_id, ready_at_us, black=black)
@@ -176,10 +177,20 @@ class FakeProvider:
                 return self._job(request, call["job_id"], int(call["ready_at_us"]))
         return None
 
-    def _record_call(self, job_id: str, key: str, ready_at_us: int, *, accepted: bool) -> None:
+    def _record_call(
+        self, request: Request, job_id: str, key: str, ready_at_us: int, *, accepted: bool
+    ) -> None:
         if self.calls_file is not None:
-            line = {"job_id": job_id, "key": key, "ready_at_us": ready_at_us, "accepted": accepted}
-            _append_line(self.calls_file, json.dumps(line))
+            line = {
+                "job_id": job_id,
+                "key": key,
+                "ready_at_us": ready_at_us,
+                "accepted": accepted,
+                "modality": request.modality,
+                "model": self.model_for(request),
+                "params": request.params,
+            }
+            _append_line(self.calls_file, json.dumps(line, default=str))
 
     def _job(self, request: Request, job_id: str, ready_at_us: int, *, black: bool = False) -> Job:
         p = {**self.defaults, **request.params}

@@ -4,9 +4,13 @@ Settings (``[providers.fal]`` in ``recoil.toml``; the key comes from ``FAL_KEY``
 in the environment or the credentials file, never from settings)::
 
     base_url = "https://queue.fal.run"
+    schema_url = "https://fal.ai/api/openapi/queue/openapi.json"   # the endpoints' schemas
     [providers.fal.models]
     keyframe = "fal-ai/flux/dev"
-    video = "fal-ai/kling-video/v1/standard/image-to-video"
+    keyframe_from_image = "fal-ai/flux/dev/image-to-image"     # chained beats
+    video = "fal-ai/kling-video/v2.1/standard/image-to-video"
+    audio = "fal-ai/elevenlabs/tts/multilingual-v2"
+    [providers.fal.bindings."<model>"]   # see recoil.providers.binding
     [prices.fal]                       # price of one billable unit, per model
     "fal-ai/flux/dev" = 0.025
 
@@ -16,44 +20,41 @@ Protocol: ``POST {base}/{model}`` with the input JSON returns ``request_id``,
 ``IN_PROGRESS`` or ``COMPLETED``; ``GET response_url`` gives the result (or the
 error) and the ``x-fal-billable-units`` header; ``PUT cancel_url`` cancels.
 
-The input JSON: ``prompt``, ``negative_prompt`` (when set), ``seed``,
-``image_size`` ``{width, height}`` (keyframes), ``num_inference_steps``,
-``guidance_scale``, input files as ``data:`` URIs (``image_url``,
-``tail_image_url``, ``video_url``, ``audio_url``), audio text as ``text``;
-then the payload's ``params`` are merged over it (a ``null`` parameter removes
-a key the model does not accept). Outputs are every ``{"url": ...}`` object of
-the result that is media (by ``content_type`` or file extension), downloaded
-at once. fal has no idempotency key and no way to list requests: a submit
-whose connection drops after sending, or that a crash cut off, is an unknown
-outcome, reported and never re-sent.
+The input JSON is what the model's binding makes of the request
+(:mod:`recoil.providers.fal_models` ships bindings for common endpoints; a model
+without one gets fal's common input names, those its schema has), checked
+against the endpoint's published OpenAPI schema (``GET
+{schema_url}?endpoint_id=<model>``, no key sent; kept in the project). Input
+files go as base64 ``data:`` URIs, which fal's models accept
+(docs.fal.ai/documentation/model-apis/fal-cdn). The result is the part of the
+answer the binding's ``output`` names (every ``{"url": ...}`` media object in
+it, downloaded at once). fal has no idempotency key and no way to list
+requests: a submit whose connection drops after sending, or that a crash cut
+off, is an unknown outcome, reported and never re-sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from recoil.errors import PayloadError, ProviderError
 from recoil.model.cost import Cost
-from recoil.model.requests import AudioRequest, KeyframeRequest, Request, UpscaleRequest
+from recoil.model.provider_config import ProviderConfig
+from recoil.model.requests import Request
 from recoil.providers.base import Job, JobState, JobStatus, Output
-from recoil.providers.http import (
-    HostedProvider,
-    inline_files,
-    merge_params,
-    mime_for,
-    role_names,
-)
+from recoil.providers.binding import output_at
+from recoil.providers.fal_models import FAL_BINDINGS, FAL_GENERIC
+from recoil.providers.hosted import HostedProvider
+from recoil.providers.http import data_uri, mime_for, role_names
+from recoil.providers.inputschema import fal_input_schema
 
 MODALITIES = ("keyframe", "video", "audio", "upscale")
-_FILE_FIELDS = {
-    "image": "image_url",
-    "end_image": "tail_image_url",
-    "video": "video_url",
-    "reference_audio": "audio_url",
-}
+DEFAULT_SCHEMA_URL = "https://fal.ai/api/openapi/queue/openapi.json"
 _STATES = {
     "IN_QUEUE": JobStatus.QUEUED,
     "IN_PROGRESS": JobStatus.RUNNING,
@@ -69,8 +70,16 @@ class FalProvider(HostedProvider):
     poll_interval_s = 0.5
     default_base_url = "https://queue.fal.run"
     key_variable = "FAL_KEY"
+    shipped_bindings = FAL_BINDINGS
+    generic_bindings = FAL_GENERIC
+    parse_schema = staticmethod(fal_input_schema)
 
-    def validate(self, request: Request) -> None:
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        schema_url = config.options.get("schema_url", DEFAULT_SCHEMA_URL)
+        self.schema_url = self._checked_base_url(schema_url, "schema_url")
+
+    def check_model(self, request: Request) -> None:
         """A model must be known for the request."""
         if not self.model_for(request):
             raise PayloadError(
@@ -88,7 +97,7 @@ class FalProvider(HostedProvider):
         return Cost(amount=price, source="estimated", detail=f"1 unit x {price:g}")
 
     async def preflight(self) -> list[str]:
-        """The key must be set, every configured model named and the base URL reachable."""
+        """The key set, every configured model named, the base URL reachable, schemas had."""
         problems = []
         if not self._secret:
             problems.append(
@@ -100,13 +109,33 @@ class FalProvider(HostedProvider):
             for modality, model in self.models.items()
             if not model
         )
-        return problems + await self.reach()
+        reach = await self.reach()
+        return problems + reach + ([] if reach else await self.schema_problems())
+
+    async def fetch_schema(self, model: str) -> tuple[str, Mapping[str, Any]]:
+        """The endpoint's queue OpenAPI document (public: no key is sent)."""
+        response = await self._boundary.send(
+            self._client,
+            "GET",
+            self.schema_url,
+            what=f"schema of {model}",
+            params={"endpoint_id": model},
+        )
+        return f"{self.schema_url}?endpoint_id={model}", self._boundary.json_object(
+            response, f"schema of {model}"
+        )
+
+    async def file_url(self, path: str) -> str:
+        """A base64 data URI of the file."""
+        data = await asyncio.to_thread(Path(path).read_bytes)
+        mime = mime_for(path) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return data_uri(data, mime)
 
     async def submit(self, request: Request, key: str) -> Job:
         """Queue the request; the handle keeps fal's URLs (fal takes no idempotency key)."""
-        self.validate(request)
         model = self.model_for(request)
-        body = await _input(request)
+        output = self.binding_for(request).output
+        body = await self.prepared_input(request)
         response = await self._boundary.send(
             self._client,
             "POST",
@@ -126,6 +155,7 @@ class FalProvider(HostedProvider):
         handle = {
             "request_id": request_id,
             "model": model,
+            "output": output,
             "status_url": answer.get("status_url") or f"{base}/status",
             "response_url": answer.get("response_url") or base,
             "cancel_url": answer.get("cancel_url") or f"{base}/cancel",
@@ -198,11 +228,14 @@ class FalProvider(HostedProvider):
             return JobState(status=JobStatus.FAILED, error=exc, raw_status=exc.provider_status)
         answer = self._boundary.json_object(response, "result")
         cost = self._cost(model, response.headers.get("x-fal-billable-units"))
-        found = list(_media(answer))
+        path = str(job.handle.get("output") or "")
+        found = list(_media(output_at(answer, path)))
         if not found:
+            where = f"at {path!r} " if path else ""
             error = self._boundary.error(
-                f"request {job.job_id} completed without any media URL in its result "
-                f"(keys: {', '.join(sorted(answer)) or 'none'})",
+                f"request {job.job_id} completed without any media URL {where}in its result "
+                f"(keys: {', '.join(sorted(answer)) or 'none'}); if the model moved its "
+                f"output, fix output in [providers.fal.bindings.{model!r}]",
                 retryable=False,
                 error_type="invalid_output",
                 cost=cost.amount,
@@ -238,31 +271,6 @@ class FalProvider(HostedProvider):
                 source="none", detail=f"{units:g} units; no price for {model} in [prices.fal]"
             )
         return Cost(amount=units * price, source="reported", detail=f"{units:g} units x {price:g}")
-
-
-async def _input(request: Request) -> dict[str, Any]:
-    """fal's input JSON for a request (see the module docstring)."""
-    body: dict[str, Any] = {}
-    if isinstance(request, AudioRequest):
-        body["text"] = request.prompt
-        if request.voice:
-            body["voice"] = request.voice
-    elif request.prompt:
-        body["prompt"] = request.prompt
-    if request.negative_prompt:
-        body["negative_prompt"] = request.negative_prompt
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if isinstance(request, KeyframeRequest):
-        body["image_size"] = {"width": request.width, "height": request.height}
-    if isinstance(request, UpscaleRequest):
-        body["scale"] = request.scale
-    for field, key in (("steps", "num_inference_steps"), ("guidance", "guidance_scale")):
-        value = getattr(request, field, None)
-        if value is not None:
-            body[key] = value
-    body.update(await inline_files(request, _FILE_FIELDS))
-    return merge_params(body, request.params)
 
 
 def _media(value: Any) -> Iterator[tuple[str, str | None]]:

@@ -20,12 +20,12 @@ One place turns everything httpx can say into a :class:`ProviderError`:
   cut leaves part of a secret behind.
 
 It also downloads outputs (remote URLs expire, so adapters fetch them at once)
-and guesses MIME types from file names.
+and guesses MIME types from file names. The hosted-API adapters' shared base is
+:class:`recoil.providers.hosted.HostedProvider`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import email.utils
@@ -35,15 +35,12 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from recoil.errors import ConfigError, ProviderError, describe
-from recoil.model.provider_config import ProviderConfig
-from recoil.model.requests import Request
+from recoil.errors import ProviderError
 from recoil.records.redact import redact_text, secret_values
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
@@ -230,84 +227,6 @@ class Boundary:
         return data
 
 
-class HostedProvider:
-    """What the hosted-API adapters (fal, Replicate) share: their settings and client.
-
-    Options: ``base_url`` (for a test server or a proxy; an absolute ``http://`` or
-    ``https://`` URL with a host, checked when the provider is built) and ``models``
-    (modality -> model). The key comes from the variable ``key_variable`` in the environment
-    or the credentials file, and the boundary keeps it out of every error.
-    """
-
-    name: str
-    default_base_url: str
-    key_variable: str
-    remote = True
-
-    def __init__(self, config: ProviderConfig) -> None:
-        options = config.options
-        self.config = config
-        self.base_url = self._checked_base_url(options.get("base_url", self.default_base_url))
-        self.models: Mapping[str, str] = dict(options.get("models", {}))
-        self._secret = config.secret(self.key_variable)
-        self._boundary = Boundary(self.name, (self._secret,) if self._secret else ())
-        self._client = httpx.AsyncClient(timeout=default_timeout(options))
-
-    def model_for(self, request: Request) -> str:
-        """The request's model, else the one configured for its modality."""
-        return request.model or self.models.get(request.modality, "")
-
-    async def reach(self) -> list[str]:
-        """A preflight problem when no HTTP answer at all comes from the base URL.
-
-        Any status counts as an answer (the base URL itself is rarely a route);
-        no key is sent.
-        """
-        try:
-            await self._client.get(self.base_url, timeout=REACH_TIMEOUT_S)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            reason = transport_reason(exc)
-            if isinstance(exc, httpx.TimeoutException):
-                reason = f"no answer within {REACH_TIMEOUT_S:g} s"
-            return [
-                self._boundary.scrub(
-                    f"cannot reach {self.base_url}: {reason}; check "
-                    f"providers.{self.name}.base_url in recoil.toml and your network"
-                )
-            ]
-        return []
-
-    def _checked_base_url(self, value: Any) -> str:
-        text = value.strip().rstrip("/") if isinstance(value, str) else ""
-        if not _is_base_url(text):
-            # A key pasted into the wrong setting must not be printed back.
-            raise ConfigError(
-                redact_text(
-                    f"providers.{self.name}.base_url must be an absolute http:// or https:// "
-                    f"URL with a host, got {describe(value)}; for example "
-                    f'base_url = "{self.default_base_url}", or leave it out'
-                )
-            )
-        return text
-
-
-def _is_base_url(text: str) -> bool:
-    """Whether ``text`` is a URL that requests can be sent under (paths are appended to it)."""
-    try:
-        parts = urlsplit(text)
-        port = parts.port  # raises for a port that is not a number or out of range
-    except ValueError:
-        return False
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and port != 0
-        and not parts.query
-        and not parts.fragment
-        and not any(c.isspace() for c in text)
-    )
-
-
 def may_have_been_sent(exc: httpx.HTTPError | httpx.InvalidURL) -> bool:
     """Whether the server may have received the request before ``exc`` happened."""
     return not isinstance(exc, _NEVER_SENT)
@@ -390,28 +309,6 @@ def decode_data_uri(uri: str, *, boundary: Boundary) -> tuple[bytes, str]:
 def data_uri(data: bytes, mime: str) -> str:
     """A base64 ``data:`` URI for uploading small inputs inline."""
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-async def inline_files(request: Any, fields: Mapping[str, str]) -> dict[str, str]:
-    """``data:`` URIs of a request's input files: request field -> vendor input key."""
-    found: dict[str, str] = {}
-    for name, key in fields.items():
-        path = getattr(request, name, None)
-        if isinstance(path, str):
-            data = await asyncio.to_thread(Path(path).read_bytes)
-            mime = mime_for(path) or mimetypes.guess_type(path)[0] or "application/octet-stream"
-            found[key] = data_uri(data, mime)
-    return found
-
-
-def merge_params(body: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """``body`` with the payload's params merged over it; a ``None`` param removes the key."""
-    for key, value in params.items():
-        if value is None:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return body
 
 
 def role_names(mimes: Iterable[str]) -> list[str]:

@@ -4,9 +4,11 @@ Settings (``[providers.replicate]`` in ``recoil.toml``; the token comes from
 ``REPLICATE_API_TOKEN`` in the environment or the credentials file)::
 
     base_url = "https://api.replicate.com/v1"
+    data_uri_max_bytes = 262144                         # larger input files are uploaded
     [providers.replicate.models]
     keyframe = "black-forest-labs/flux-schnell"          # an official model, or
     video = "owner/name:5c7d5dc6dd8bf75c1acaa8565735e7"  # owner/name:version
+    [providers.replicate.bindings."<owner/name>"]       # see recoil.providers.binding
     [prices.replicate]                                  # price per second of predict time
     "black-forest-labs/flux-schnell" = 0.000725
 
@@ -17,15 +19,22 @@ canceled); ``POST /predictions/{id}/cancel``. The output (a URL, a list of
 URLs, or any JSON holding URLs) is downloaded at once: Replicate deletes it
 after an hour. Cost is ``metrics.predict_time`` times the configured price.
 
-The input: ``prompt``, ``negative_prompt`` (when set), ``seed``, ``width`` and
-``height``, ``num_inference_steps``, ``guidance_scale``, input files as
-``data:`` URIs (``image``, ``end_image``, ``video``, ``audio``), audio text as
-``text``; the payload's ``params`` are merged over it (``null`` removes a key).
+The input is what the model's binding makes of the request
+(:mod:`recoil.providers.replicate_models` ships bindings for common models; a
+model without one gets the common input names its schema has), checked against
+the ``openapi_schema`` Replicate publishes for the model's latest version (``GET
+/models/{owner}/{name}``) or the version named (``GET
+/models/{owner}/{name}/versions/{id}``), kept in the project. Input files go as
+``data:`` URIs up to ``data_uri_max_bytes`` (256 KiB, the limit Replicate's API
+documents for them) and larger ones through the Files API (``POST /files``,
+multipart part ``content``; the file's ``urls.get`` is the input). The result
+is the part of the output the binding's ``output`` names.
 
 A submit whose connection drops after sending, or that a crash cut off, is
 looked up, not re-sent: the adapter lists recent predictions (``GET
 /predictions``, following ``next`` back to the time of the submit) and adopts
-the one created since the submit for the same model with the same input (an
+the one created since the submit for the same model with the same input, input
+files aside (an upload's URL differs each time; an
 identical request sent by another process in the same minute is
 indistinguishable, so adopting it would at worst share its result). Two such
 predictions leave the outcome unknown, and the step fails saying so. None
@@ -37,31 +46,29 @@ is sent.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import mimetypes
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from recoil.errors import PayloadError, ProviderError
+from recoil.errors import ConfigError, PayloadError, ProviderError
 from recoil.model.cost import Cost
-from recoil.model.requests import (
-    AudioRequest,
-    KeyframeRequest,
-    Request,
-    UpscaleRequest,
-    VideoRequest,
-)
+from recoil.model.provider_config import ProviderConfig
+from recoil.model.requests import Request
 from recoil.providers.base import Job, JobState, JobStatus, Output
-from recoil.providers.http import (
-    HostedProvider,
-    inline_files,
-    merge_params,
-    mime_for,
-    role_names,
-)
+from recoil.providers.binding import MEDIA_SOURCES, Binding, output_at
+from recoil.providers.hosted import HostedProvider
+from recoil.providers.http import data_uri, mime_for, role_names
+from recoil.providers.inputschema import replicate_input_schema
+from recoil.providers.replicate_models import REPLICATE_BINDINGS, REPLICATE_GENERIC
 
 MODALITIES = ("keyframe", "video", "audio", "upscale")
-_FILE_FIELDS = {"image": "image", "end_image": "end_image", "video": "video"}
+DATA_URI_MAX_BYTES = 256 * 1024
+"""The largest input file sent inline as a data URI (Replicate's documented limit)."""
 _STATES = {
     "starting": JobStatus.QUEUED,
     "processing": JobStatus.RUNNING,
@@ -82,8 +89,23 @@ class ReplicateProvider(HostedProvider):
     poll_interval_s = 0.5
     default_base_url = "https://api.replicate.com/v1"
     key_variable = "REPLICATE_API_TOKEN"
+    shipped_bindings = REPLICATE_BINDINGS
+    generic_bindings = REPLICATE_GENERIC
+    parse_schema = staticmethod(replicate_input_schema)
 
-    def validate(self, request: Request) -> None:
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        limit = config.options.get("data_uri_max_bytes", DATA_URI_MAX_BYTES)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ConfigError(
+                f"providers.replicate.data_uri_max_bytes must be a whole number >= 0, got "
+                f"{limit!r}; 0 uploads every input file"
+            )
+        self.data_uri_max_bytes = limit
+        self._uploaded: dict[str, str] = {}
+        """sha256 of an uploaded input file -> its URL, so each is uploaded once."""
+
+    def check_model(self, request: Request) -> None:
         """A model ``owner/name`` (optionally ``:version``) must be known."""
         model = self.model_for(request)
         if model.count("/") != 1:
@@ -99,23 +121,64 @@ class ReplicateProvider(HostedProvider):
         return Cost(source="none")
 
     async def preflight(self) -> list[str]:
-        """The token must be set and the base URL reachable."""
+        """The token set, the base URL reachable and every configured model's schema had."""
         problems = []
         if not self._secret:
             problems.append(
                 "replicate needs REPLICATE_API_TOKEN: export REPLICATE_API_TOKEN=... or add it "
                 "to ~/.config/recoil/credentials.toml"
             )
-        return problems + await self.reach()
+        reach = await self.reach()
+        if problems or reach:
+            return problems + reach
+        return await self.schema_problems()
+
+    async def fetch_schema(self, model: str) -> tuple[str, Mapping[str, Any]]:
+        """The model (its latest version) or the version named, with its openapi_schema."""
+        name, _, version = model.partition(":")
+        url = f"{self.base_url}/models/{name}"
+        if version:
+            url += f"/versions/{version}"
+        response = await self._boundary.send(
+            self._client, "GET", url, what=f"schema of {model}", headers=self._auth()
+        )
+        return url, self._boundary.json_object(response, f"schema of {model}")
+
+    async def file_url(self, path: str) -> str:
+        """A data URI up to ``data_uri_max_bytes``, else the URL of a Files API upload."""
+        data = await asyncio.to_thread(Path(path).read_bytes)
+        mime = mime_for(path) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if len(data) <= self.data_uri_max_bytes:
+            return data_uri(data, mime)
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self._uploaded:
+            response = await self._boundary.send(
+                self._client,
+                "POST",
+                f"{self.base_url}/files",
+                what="upload",
+                files={"content": (Path(path).name, data, mime)},
+                data={"metadata": json.dumps({"sha256": digest})},
+                headers=self._auth(),
+            )
+            answer = self._boundary.json_object(response, "upload")
+            url = (answer.get("urls") or {}).get("get")
+            if not isinstance(url, str) or not url:
+                raise self._boundary.error(
+                    "upload: the answer has no urls.get", retryable=False, error_type="protocol"
+                )
+            self._uploaded[digest] = url
+        return self._uploaded[digest]
 
     async def submit(self, request: Request, key: str) -> Job:
         """Create the prediction; on a dropped connection, find it instead of re-sending.
 
         Replicate takes no idempotency key, so ``key`` is not sent.
         """
-        self.validate(request)
         model = self.model_for(request)
-        sent_input = await _input(request)
+        binding = self.binding_for(request)
+        sent_input = await self.prepared_input(request)
+        files = _file_keys(binding)
         url, body = self._create(model, sent_input)
         sent_at = time.time()
         prediction: Mapping[str, Any]
@@ -133,14 +196,19 @@ class ReplicateProvider(HostedProvider):
         except ProviderError as exc:
             if not exc.unknown_outcome:
                 raise
-            prediction = await self._adopt(exc, sent_input, model, sent_at)
-        return self._job(prediction, model)
+            prediction = await self._adopt(exc, _without(sent_input, files), files, model, sent_at)
+        return self._job(prediction, model, binding.output)
 
     async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
         """The prediction a submit cut off by a crash created, from the predictions list."""
         model = self.model_for(request)
-        found = await self._lookup(await _input(request), model, sent_us / 1e6)
-        return None if found is None else self._job(found, model)
+        binding = self.binding_for(request)
+        schema = await self.input_schema(model)
+        files = _file_keys(binding)
+        # Input files aside: an upload's URL differs each time it is made.
+        sent = _without(self.body(request, binding, schema, {}), files)
+        found = await self._lookup(sent, files, model, sent_us / 1e6)
+        return None if found is None else self._job(found, model, binding.output)
 
     async def check(self, job: Job) -> JobState:
         """Ask for the prediction; when it succeeded, download its output."""
@@ -183,7 +251,7 @@ class ReplicateProvider(HostedProvider):
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._secret}"} if self._secret else {}
 
-    def _job(self, prediction: Mapping[str, Any], model: str) -> Job:
+    def _job(self, prediction: Mapping[str, Any], model: str, output: str) -> Job:
         prediction_id = str(prediction.get("id") or "")
         if not prediction_id:
             raise self._boundary.error(
@@ -194,6 +262,7 @@ class ReplicateProvider(HostedProvider):
         handle = {
             "id": prediction_id,
             "model": model,
+            "output": output,
             "get_url": urls.get("get") or base,
             "cancel_url": urls.get("cancel") or f"{base}/cancel",
         }
@@ -207,14 +276,19 @@ class ReplicateProvider(HostedProvider):
         return f"{self.base_url}/models/{name}/predictions", {"input": sent_input}
 
     async def _adopt(
-        self, exc: ProviderError, sent_input: Mapping[str, Any], model: str, sent_at: float
+        self,
+        exc: ProviderError,
+        sent_input: Mapping[str, Any],
+        files: frozenset[str],
+        model: str,
+        sent_at: float,
     ) -> Mapping[str, Any]:
         """The prediction a submit that ended in ``exc`` (outcome unknown) created.
 
         Raises an unknown-outcome error saying what the lookup found when it finds none.
         """
         try:
-            found = await self._lookup(sent_input, model, sent_at)
+            found = await self._lookup(sent_input, files, model, sent_at)
             looked = "none"
         except ProviderError as lookup:
             found, looked = None, str(lookup)
@@ -227,9 +301,11 @@ class ReplicateProvider(HostedProvider):
         ) from None
 
     async def _lookup(
-        self, sent_input: Mapping[str, Any], model: str, sent_at: float
+        self, sent_input: Mapping[str, Any], files: frozenset[str], model: str, sent_at: float
     ) -> Mapping[str, Any] | None:
         """The one prediction created since ``sent_at`` with this model and input, or None.
+
+        ``sent_input`` is without the keys in ``files`` (input files), which are not compared.
 
         Raises a ProviderError when the list cannot be read, and an unknown-outcome
         one when several predictions match.
@@ -249,7 +325,7 @@ class ReplicateProvider(HostedProvider):
             )
             page = self._boundary.json_object(response, "lookup")
             results = [p for p in page.get("results") or [] if isinstance(p, Mapping)]
-            matches += await self._matches(results, sent_input, model, since)
+            matches += await self._matches(results, sent_input, files, model, since)
             # Newest first: a page that reaches back past the submit is the last one needed.
             older = not results or min(_created(p) for p in results) < since
             following = page.get("next")
@@ -264,6 +340,7 @@ class ReplicateProvider(HostedProvider):
         self,
         results: list[Mapping[str, Any]],
         sent_input: Mapping[str, Any],
+        files: frozenset[str],
         model: str,
         since: float,
     ) -> list[Mapping[str, Any]]:
@@ -278,7 +355,7 @@ class ReplicateProvider(HostedProvider):
             ):
                 continue
             full = prediction if "input" in prediction else await self._full(prediction)
-            if full.get("input") == sent_input:
+            if _without(full.get("input") or {}, files) == sent_input:
                 matches.append(full)
         return matches
 
@@ -297,10 +374,12 @@ class ReplicateProvider(HostedProvider):
         )
 
     async def _outputs(self, job: Job, prediction: Mapping[str, Any], cost: Cost) -> JobState:
-        urls = list(_urls(prediction.get("output")))
+        path = str(job.handle.get("output") or "")
+        urls = list(_urls(output_at(prediction.get("output"), path)))
         if not urls:
+            where = f" at output{path if path.startswith('[') else '.' + path}" if path else ""
             error = self._boundary.error(
-                f"prediction {job.job_id} succeeded without any output URL",
+                f"prediction {job.job_id} succeeded without any output URL{where}",
                 retryable=False,
                 error_type="invalid_output",
                 cost=cost.amount,
@@ -339,29 +418,13 @@ class ReplicateProvider(HostedProvider):
         )
 
 
-async def _input(request: Request) -> dict[str, Any]:
-    """Replicate's input for a request (see the module docstring)."""
-    body: dict[str, Any] = {}
-    if isinstance(request, AudioRequest):
-        body["text"] = request.prompt
-        if request.reference_audio is not None:
-            body.update(await inline_files(request, {"reference_audio": "audio"}))
-    elif request.prompt:
-        body["prompt"] = request.prompt
-    if request.negative_prompt:
-        body["negative_prompt"] = request.negative_prompt
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if isinstance(request, KeyframeRequest | VideoRequest):
-        body.update(width=request.width, height=request.height)
-        if request.steps is not None:
-            body["num_inference_steps"] = request.steps
-        if request.guidance is not None:
-            body["guidance_scale"] = request.guidance
-    if isinstance(request, UpscaleRequest):
-        body["scale"] = request.scale
-    body.update(await inline_files(request, _FILE_FIELDS))
-    return merge_params(body, request.params)
+def _file_keys(binding: Binding) -> frozenset[str]:
+    """The model inputs a binding sends input files to."""
+    return frozenset(i.to for i in binding.inputs if i.source in MEDIA_SOURCES)
+
+
+def _without(body: Mapping[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in keys}
 
 
 def _urls(value: Any) -> Iterator[str]:

@@ -3,7 +3,9 @@
 :func:`request_sha256` is the one function that makes the cache key (SPEC
 section 7): the sha256 of the canonical JSON of modality, provider, model,
 the resolved request (input files replaced by their sha256), seed and
-provider version. Two requests with the same key are the same request.
+provider version, and what the provider says decides its output besides the
+request (``provider_identity``: a ComfyUI workflow's hash and its filled graph).
+Two requests with the same key are the same request.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ def request_sha256(
     inputs: Mapping[str, str],
     seed: int | None,
     provider_version: str,
+    provider_identity: Mapping[str, Any] | None = None,
 ) -> str:
     """The cache key of a request (see the module docstring).
 
     ``request`` is the validated request as a dict; every input field named in
     ``inputs`` (label -> sha256) is replaced by its hash, so moving or renaming
-    an input file keeps the key while changing its content changes it.
+    an input file keeps the key while changing its content changes it. An
+    empty ``provider_identity`` leaves the key as it was without one.
     """
     resolved = dict(request)
     for key in _ROUTING:
@@ -49,16 +53,16 @@ def request_sha256(
         else:
             resolved[name] = f"sha256:{digest}"
     resolved["seed"] = seed
-    canonical = orjson.dumps(
-        {
-            "modality": modality,
-            "provider": provider,
-            "model": model,
-            "provider_version": provider_version,
-            "request": resolved,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+    keyed: dict[str, Any] = {
+        "modality": modality,
+        "provider": provider,
+        "model": model,
+        "provider_version": provider_version,
+        "request": resolved,
+    }
+    if provider_identity:
+        keyed["provider_identity"] = provider_identity
+    canonical = orjson.dumps(keyed, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 

@@ -27,17 +27,33 @@ Decisions the spec leaves open:
 - A beat's base seed is its ``seed`` when given, else derived from the project
   seed and the beat id (see :meth:`ShotList.beat_seed`), so inserting a beat does
   not change the seeds of the others.
+- ``params`` (on the project and on a beat) maps a modality to model parameters:
+  names of at most :data:`MAX_ID_LENGTH` characters, JSON values (strings,
+  numbers, booleans, ``null``, lists and mappings of them), at most
+  :data:`MAX_PER_BEAT` per modality. The beat's win name by name over the
+  project's (:meth:`ShotList.params_for`); ``null`` keeps the parameter out of
+  the request the provider sends. Which names a model takes is the provider's
+  to check, before any call.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from recoil.errors import NotFoundError, describe, did_you_mean
 from recoil.model.problems import SLUG_PATTERN, format_loc
@@ -69,6 +85,32 @@ PrimaryStrategyName = Literal["first_success", "manual", "score"]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=MAX_ID_LENGTH)]
 Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
 Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` if it is JSON (finite numbers only), else a ValueError saying what came."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"got {describe(value)}, expected a finite number")
+        return value
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, datetime.date):
+        raise ValueError(f"got the date {value.isoformat()}; quote it to pass it as text")
+    raise ValueError(
+        f"got {describe(value)}, expected a string, a number, true/false, null, "
+        "or a list or mapping of them"
+    )
+
+
+ParamName = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+ParamValue = Annotated[Any, AfterValidator(_json_safe)]
+Params = dict[str, Annotated[dict[ParamName, ParamValue], Field(max_length=MAX_PER_BEAT)]]
+"""Modality -> model parameter name -> value (JSON)."""
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 _RESOLUTION_TEXT = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
@@ -110,15 +152,13 @@ class ProjectSpec(BaseModel):
     takes_per_beat: int = Field(default=1, ge=1, le=20)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     upscale: bool = False
+    params: Params = Field(default_factory=dict)
+    """Modality -> model parameters every beat sends (``{video: {motion_bucket_id: 127}}``)."""
 
-    @field_validator("providers")
+    @field_validator("providers", "params")
     @classmethod
-    def _known_modalities(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(MODALITIES))
-        if unknown:
-            allowed = ", ".join(MODALITIES)
-            raise ValueError(f"unknown modality {describe(unknown[0])}; allowed: {allowed}")
-        return value
+    def _known_modalities(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _known_modality_keys(value)
 
 
 class CharacterSpec(BaseModel):
@@ -187,6 +227,21 @@ class BeatSpec(BaseModel):
     """Raw text appended to the composed keyframe and video prompts."""
     provider: Name | None = None
     """Overrides the project's providers for every modality of this beat."""
+    params: Params = Field(default_factory=dict)
+    """Modality -> model parameters; each name overrides the project's."""
+
+    @field_validator("params")
+    @classmethod
+    def _known_modalities(cls, value: Params) -> Params:
+        return _known_modality_keys(value)
+
+
+def _known_modality_keys(value: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(value) - set(MODALITIES))
+    if unknown:
+        allowed = ", ".join(MODALITIES)
+        raise ValueError(f"unknown modality {describe(unknown[0])}; allowed: {allowed}")
+    return value
 
 
 class SceneSpec(BaseModel):
@@ -261,6 +316,10 @@ class ShotList(BaseModel):
             return beat.seed
         digest = hashlib.sha256(f"{self.project.seed}:{beat.id}".encode()).digest()
         return int.from_bytes(digest[:8], "big") & MAX_SEED
+
+    def params_for(self, beat: BeatSpec, modality: str) -> dict[str, Any]:
+        """Model parameters of one modality of a beat: the project's, the beat's over them."""
+        return {**self.project.params.get(modality, {}), **beat.params.get(modality, {})}
 
     def provider_for(self, beat: BeatSpec, modality: str) -> str:
         """Provider for one modality of a beat: beat, then per-modality, then project."""

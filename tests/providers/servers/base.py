@@ -279,6 +279,12 @@ class Expiring:
             self._files[name] = (time.monotonic(), data, mime)
         return f"/files/{name}"
 
+    def read(self, name: str) -> bytes | None:
+        """The bytes of a file this server holds (expired or not), else None."""
+        with self.lock:
+            entry = self._files.get(name.partition("?")[0])
+        return entry[1] if entry is not None else None
+
     def serve(self, name: str) -> Response:
         with self.lock:
             entry = self._files.get(name)

@@ -110,6 +110,7 @@ OBJECT_INFO: dict[str, Any] = {
         ["LATENT"],
     ),
     "VAEDecode": _node({"samples": ["LATENT"], "vae": ["VAE"]}, ["IMAGE"]),
+    "ImageInvert": _node({"image": ["IMAGE"]}, ["IMAGE"]),  # not an output node: saves nothing
     "VAEEncode": _node({"pixels": ["IMAGE"], "vae": ["VAE"]}, ["LATENT"]),
     "LoadImage": _node({"image": [[], {"image_upload": True}]}, ["IMAGE", "MASK"]),
     "WanImageToVideo": _node(

@@ -5,19 +5,28 @@ Submit ``POST /{model}``; status ``GET /{model}/requests/{id}/status``
 then COMPLETED); result ``GET /{model}/requests/{id}`` with the
 ``x-fal-billable-units`` header; cancel ``PUT /{model}/requests/{id}/cancel``;
 output files under ``/files/`` that expire after ``control.files.ttl_s``.
-What a model makes follows ``control.kinds[model]``, else its name (see
-``base.media_kind``): ``video`` models return an H.264 MP4 (``duration``
-seconds, default 1, at 24 fps, animated from the ``image_url`` data URI when
-one is sent), ``tts``/``audio`` ones a WAV tone as long as the ``text`` is,
-anything else a PNG the size of ``image_size``. An image-to-video model
-(``image-to-video`` or ``i2v`` in its name) without a decodable ``image_url``
-completes with a 422 result, as does a TTS model without ``text``.
+
+Models and schemas (:mod:`tests.providers.servers.models`): ``GET
+/api/openapi/queue/openapi.json?endpoint_id=<model>`` serves the endpoint's
+queue OpenAPI document (a fal model recoil ships a binding for, as fal publishes
+it; any other model gets a permissive schema of common names). A submit whose
+input breaks the schema (a missing or mistyped input, a value out of range or
+not one of an enum) gets 422 ``{"detail": [{"loc": ["body", <input>], "msg",
+"type"}]}``, as fal answers; with ``control.late_validation`` the submit is
+accepted and the result GET returns that 422 instead (fal does this too).
+Inputs the schema does not name are ignored, as fal ignores them, and listed
+in ``control.ignored``. The answer has the model's output shape: ``video``
+(an H.264 MP4 as long and at the fps the input asks, animated from the input
+image), ``audio`` (a WAV tone as long as the text) or ``images`` (a PNG of
+``image_size``, or of the input image's size). What an unlisted model makes
+follows ``control.kinds[model]``, else its name (see ``base.media_kind``).
 
     from tests.providers.servers import fal
     url, control = fal.start(key="sk-test")   # adapter option base_url = url
     control.fail_next = "validation"           # next request completes with a 422 result
     control.fail_next = "runner"               # ... with a 500 result
     control.kinds["acme/voice"] = "audio"      # what a model makes, when its name does not say
+    control.late_validation = True             # a schema violation is the result's 422
     control.script("POST", "/fal-ai", status=429, headers={"Retry-After": "3"})
     control.files.ttl_s = 0.0                   # output URLs expire at once
     control.submits                            # submit requests received
@@ -26,11 +35,15 @@ completes with a 422 result, as does a TTS model without ``text``.
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
+from tests.providers.servers import models
 from tests.providers.servers.base import (
     Control,
     Expiring,
@@ -46,6 +59,17 @@ from tests.providers.servers.base import (
     wav,
 )
 
+SCHEMA_PATH = "/api/openapi/queue/openapi.json"
+"""Where the loopback serves the endpoints' schemas (``schema_url`` = base URL + this)."""
+_FAL_SIZES = {
+    "square_hd": (64, 64),
+    "square": (32, 32),
+    "portrait_4_3": (48, 64),
+    "portrait_16_9": (36, 64),
+    "landscape_4_3": (64, 48),
+    "landscape_16_9": (64, 36),
+}
+
 
 @dataclass
 class _Job:
@@ -53,8 +77,8 @@ class _Job:
     input: dict[str, Any]
     created: float
     fail: str | None = None
-    missing: str | None = None
-    """An input the model requires that the request lacks (a 422 result)."""
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    """422 details of an input that breaks the schema, for a late validation."""
     cancelled: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +95,12 @@ class FalControl(Control):
         self.kinds: dict[str, str] = {}
         """Model -> ``image``, ``video`` or ``audio``, overriding the guess from its name."""
         self.billable_units = "1"
+        self.late_validation = False
+        self.ignored: list[tuple[str, str]] = []
+        """(model, input) of every input a submit sent that the model's schema does not name."""
+        self.rejected: list[tuple[str, list[dict[str, Any]]]] = []
+        """(model, 422 details) of every submit that broke the model's schema."""
+        self.schema_fetches = 0
         self.files = Expiring()
         self.jobs: dict[str, _Job] = {}
         self.cancels = 0
@@ -99,6 +129,13 @@ class FalApp:
         c = self.control
         if request.path.startswith("/files/"):
             return c.files.serve(request.path.removeprefix("/files/"))
+        if request.path == SCHEMA_PATH and request.method == "GET":
+            with c.lock:
+                c.schema_fetches += 1
+            endpoint = request.query.get("endpoint_id", "")
+            if endpoint.count("/") < 1:
+                return Response(404, {"detail": f"Endpoint '{endpoint}' not found"})
+            return Response(200, models.fal_document(self.model(endpoint)))
         if c.key is not None and request.headers.get("Authorization") != f"Key {c.key}":
             return Response(401, {"detail": "Invalid authorization header"})
         if "/requests/" in request.path:
@@ -119,11 +156,19 @@ class FalApp:
         if model.count("/") < 1:
             return Response(404, {"detail": f"Application '{model}' not found"})
         body = request.json() or {}
+        spec = self.model(model)
+        invalid = self._invalid(spec, body)
+        with c.lock:
+            c.ignored += [(model, name) for name in models.unknown(spec, body)]
+            if invalid:
+                c.rejected.append((model, invalid))
+        if invalid and not c.late_validation:
+            return Response(422, {"detail": invalid})
         request_id = str(uuid.uuid4())
         with c.lock:
             fail, c.fail_next = c.fail_next, None
-            missing = _missing(model, body, c.kinds)
-            job = _Job(model, body, time.monotonic(), fail or (missing and "validation"), missing)
+            failure = fail or ("validation" if invalid else None)
+            job = _Job(model, body, time.monotonic(), failure, invalid)
             c.jobs[request_id] = job
             position = sum(1 for j in c.jobs.values() if self._status(j)[0] == "IN_QUEUE") - 1
         base = f"{host_url(request)}/{model}/requests/{request_id}"
@@ -169,9 +214,10 @@ class FalApp:
                 return Response(400, {"detail": "Request is still in progress"})
             if job.cancelled:
                 return Response(400, {"detail": "Request was cancelled"})
-            if job.fail == "validation" or job.missing:
-                field_ = job.missing or "prompt"
-                detail = [{"loc": ["body", field_], "msg": "field required", "type": "missing"}]
+            if job.fail == "validation":
+                detail = job.invalid or [
+                    {"loc": ["body", "prompt"], "msg": "field required", "type": "missing"}
+                ]
                 return Response(422, {"detail": detail})
             if job.fail == "runner":
                 return Response(500, {"detail": "Internal Server Error: CUDA error"})
@@ -182,53 +228,94 @@ class FalApp:
             )
         return Response(405, {"detail": "Method not allowed"})
 
+    def model(self, name: str) -> models.Model:
+        """The model an endpoint id names: listed, else a permissive one."""
+        listed = models.FAL.get(name)
+        if listed is not None:
+            return listed
+        kind = media_kind(name, self.control.kinds)
+        required = ["text"] if kind == "audio" else []
+        if kind == "video" and is_image_to_video(name):
+            required = ["image_url"]
+        generic = models.generic(name, kind, "fal")
+        return models.Model(**{**generic.__dict__, "required": required})
+
+    def _invalid(self, spec: models.Model, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """fal's 422 details for what in ``body`` breaks the schema (a URL must be fetchable)."""
+        document = models.fal_document(spec)
+        details = [
+            {"loc": ["body", p.field], "msg": p.message, "type": p.kind}
+            for p in models.problems(spec, body, document)
+        ]
+        image = body.get(spec.image) if spec.image else None
+        if isinstance(image, str) and self._image(image) is None:
+            details.append(
+                {
+                    "loc": ["body", spec.image],
+                    "msg": "Failed to download the file. Please check if the URL is accessible",
+                    "type": "file_download_error",
+                }
+            )
+        return details
+
+    def _image(self, value: Any) -> bytes | None:
+        """The bytes of an input file: a data URI, or a file this server serves."""
+        data = decode_data_uri(value)
+        if data is not None or not isinstance(value, str) or "/files/" not in value:
+            return data
+        return self.control.files.read(value.rsplit("/files/", 1)[-1])
+
     def _result(self, request: Request, request_id: str, job: _Job) -> dict[str, Any]:
-        files = self.control.files
-        base = host_url(request)
         if job.result:
             return job.result
-        kind = media_kind(job.model, self.control.kinds)
-        seed = int(job.input.get("seed", 0))
-        if kind == "video":
-            start = decode_data_uri(job.input.get("image_url"))
-            data = mp4(
-                160 if start else 32,
-                90 if start else 32,
-                frames=round(float(job.input.get("duration", 1)) * 24),
-                fps=24,
-                seed=seed,
-                start=start,
-            )
+        files = self.control.files
+        base = host_url(request)
+        spec = self.model(job.model)
+        seed = int(job.input.get("seed") or 0)
+        start = self._image(job.input.get(spec.image)) if spec.image else None
+        if spec.kind == "video":
+            assert spec.clip is not None
+            frames, fps = spec.clip(job.input)
+            width, height = _size_of(start) if start else (32, 32)
+            data = mp4(width, height, frames=frames, fps=fps, seed=seed, start=start)
             url = base + files.add(f"{request_id}.mp4", data, "video/mp4")
             job.result = {
-                "video": {"url": url, "content_type": "video/mp4", "file_size": len(data)}
+                spec.output: {"url": url, "content_type": "video/mp4", "file_size": len(data)}
             }
-        elif kind == "audio":
-            text = str(job.input.get("text", ""))
+        elif spec.kind == "audio":
+            text = str(job.input.get("text") or job.input.get("prompt") or "")
             data = wav(seconds=min(3.0, 0.06 * len(text) + 0.2), seed=seed)
             url = base + files.add(f"{request_id}.wav", data, "audio/wav")
-            job.result = {"audio": {"url": url, "content_type": "audio/wav"}}
+            job.result = {spec.output: {"url": url, "content_type": "audio/wav"}}
         else:
-            size = job.input.get("image_size") or {"width": 64, "height": 64}
-            data = png(int(size["width"]), int(size["height"]), seed)
+            size = job.input.get("image_size", "landscape_4_3")
+            width, height = (
+                _size_of(start)
+                if start
+                else (size["width"], size["height"])
+                if isinstance(size, dict)
+                else _FAL_SIZES[str(size)]
+            )
+            data = png(int(width), int(height), seed)
             url = base + files.add(f"{request_id}.png", data, "image/png")
             job.result = {
-                "images": [{"url": url, "content_type": "image/png", **size}],
-                "seed": job.input.get("seed", 0),
+                spec.output: [
+                    {"url": url, "content_type": "image/png", "width": width, "height": height}
+                ],
+                "seed": seed,
                 "has_nsfw_concepts": [False],
                 "prompt": job.input.get("prompt", ""),
             }
         return job.result
 
 
-def _missing(model: str, body: dict[str, Any], kinds: dict[str, str]) -> str | None:
-    image = body.get("image_url")
-    is_url = str(image).startswith(("http://", "https://"))
-    if is_image_to_video(model) and decode_data_uri(image) is None and not is_url:
-        return "image_url"
-    if media_kind(model, kinds) == "audio" and not body.get("text"):
-        return "text"
-    return None
+def _size_of(image: bytes, largest: int = 160) -> tuple[int, int]:
+    """An image's size, scaled down to at most ``largest`` wide (clips stay quick to make)."""
+    with Image.open(io.BytesIO(image)) as opened:
+        width, height = opened.size
+    if width > largest:
+        width, height = largest, max(2, round(height * largest / width))
+    return width, height
 
 
 def start(key: str | None = None) -> tuple[str, FalControl]:

@@ -105,3 +105,18 @@ def test_inputs_and_to_dict() -> None:
     assert VideoRequest(duration_s=0.01, fps=24).frames == 1
     assert VideoRequest(duration_s=2, fps=12).frames == 24
     assert build("upscale", {"video": "/c.mp4"}).inputs() == {"video": "/c.mp4"}
+
+
+def test_a_request_knows_which_fields_were_given() -> None:
+    """A field left out holds its default, and the request says it was not given."""
+    built = build("video", {"prompt": "x", "fps": 24.0, "reference_images": []})
+    assert built.fields_set == frozenset({"prompt", "fps", "reference_images"})
+    assert built.width == 1280 and "width" not in built.fields_set
+    made = VideoRequest(prompt="x", duration_s=2)
+    assert made.fields_set == frozenset({"prompt", "duration_s"})
+    assert made == build("video", {"prompt": "x", "duration_s": 2})  # the set is not a field
+    assert "fields_set" not in made.to_dict()
+    audio = build("audio", {"prompt": "hi", "voice": "en"})  # a subclass with validators of its own
+    assert audio.fields_set == frozenset({"prompt", "voice"})
+    with_params = build("keyframe", {"prompt": "x", "steps_extra": 3})
+    assert with_params.fields_set == frozenset({"prompt", "params"})

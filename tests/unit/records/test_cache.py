@@ -159,3 +159,14 @@ def test_eval_records_merge_from_the_log(context: DispatchContext, registry: Reg
     index = LogIndex.build(read_records(Path(context.receipts_file)))
     assert index.scores(index.receipts[scored.receipt_id]) == {"sharpness": 0.4, "exposure": 0.6}
     assert index.receipts[scored.receipt_id] == scored
+
+
+def test_what_the_provider_says_decides_its_output_is_in_the_key() -> None:
+    """A provider's identity for a request (a workflow's hash) changes the key; none keeps it."""
+    workflow = {"template": "keyframe", "workflow_sha256": "a" * 64}
+    assert key(provider_identity={}) == key()
+    assert key(provider_identity=workflow) != key()
+    assert key(provider_identity=workflow) == key(provider_identity=dict(workflow))
+    assert key(provider_identity=workflow) != key(
+        provider_identity={**workflow, "workflow_sha256": "b" * 64}
+    )

@@ -23,7 +23,12 @@ Bindable names are the request's fields (``prompt``, ``negative_prompt``,
 (``image``, ``end_image``, ``reference_audio``: uploaded first, the uploaded
 name goes into the target, e.g. a LoadImage node's ``image``) and any key of
 the payload's ``params``. A bound field the request leaves unset keeps the
-template's value; payload parameters no binding names are ignored.
+template's value (a request's defaults, such as 1280x720, are not sent: see
+:func:`request_values`); payload parameters no binding names are ignored.
+
+Checked against a server's ``/object_info`` (:meth:`Template.server_problems`):
+every node class is installed, every bound input exists on its node, and the
+output node is one that saves files (``output_node`` in ComfyUI's terms).
 
 A modality may have several templates, told apart by the input files they
 bind: with ``keyframe`` (text-to-image) and ``keyframe_from_image``
@@ -38,14 +43,17 @@ Without a ``templates`` table the built-in ``keyframe`` template (a stock SD
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from recoil.errors import ConfigError, PayloadError
-from recoil.model.requests import Request
+from recoil.model.requests import Request, VideoRequest
 
 MEDIA_FIELDS = ("image", "end_image", "reference_audio", "video")
 """Request fields holding input files: uploaded, then bound by uploaded name."""
@@ -97,6 +105,23 @@ class Template:
         spec = self.workflow.get(node)
         return str(spec.get("class_type", "?")) if isinstance(spec, Mapping) else "?"
 
+    @property
+    def where(self) -> str:
+        """The template as messages name it."""
+        return f"comfyui template {self.name!r} ({self.source})"
+
+    @property
+    def workflow_sha256(self) -> str:
+        """The sha256 of the workflow's canonical JSON (keys sorted, no spaces, UTF-8)."""
+        return _sha256(self.workflow)
+
+    def value(self, name: str) -> Any:
+        """The workflow's own value at binding ``name``'s first target (None if unbound)."""
+        targets = self.inputs.get(name)
+        if not targets or targets[0].node not in self.workflow:
+            return None
+        return self.workflow[targets[0].node]["inputs"].get(targets[0].input)
+
     def fill(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of the workflow with every bound value written into its targets."""
         prompt = copy.deepcopy(dict(self.workflow))
@@ -105,40 +130,73 @@ class Template:
                 prompt[target.node]["inputs"][target.input] = value
         return prompt
 
-    def problems(self, object_info: Mapping[str, Any] | None) -> list[str]:
+    def problems(self, object_info: Mapping[str, Any] | None = None) -> list[str]:
         """What keeps this template from running: missing nodes, classes, inputs.
 
         ``object_info`` is the server's ``GET /object_info``; without it only
         the template's own consistency is checked.
         """
-        where = f"comfyui template {self.name!r} ({self.source})"
         found: list[str] = []
         if self.output not in self.workflow:
-            found.append(f"{where}: output node {self.output!r} is not in the workflow")
+            found.append(f"{self.where}: output node {self.output!r} is not in the workflow")
+        for name, targets in self.inputs.items():
+            found.extend(
+                f"{self.where}: binding {name} -> {target}: node {target.node!r} "
+                "is not in the workflow"
+                for target in targets
+                if target.node not in self.workflow
+            )
+        if object_info is not None:
+            found += self.server_problems(object_info)
+        return found
+
+    def server_problems(self, object_info: Mapping[str, Any]) -> list[str]:
+        """What a server (its ``GET /object_info``) lacks to run this template.
+
+        Bound inputs its nodes do not have, an output node that saves nothing,
+        and node classes it does not have installed.
+        """
+        found = self.binding_problems(object_info)
+        missing = sorted({self.class_type(n) for n in self.workflow} - set(object_info), key=str)
+        found.extend(
+            f"{self.where}: node class {class_type!r} is not installed on the server "
+            "(install the custom node pack that provides it)"
+            for class_type in missing
+        )
+        return found
+
+    def binding_problems(self, object_info: Mapping[str, Any]) -> list[str]:
+        """Bound inputs the server's nodes do not have; an output node that saves nothing.
+
+        ComfyUI ignores an input a node does not have, so a misspelled binding
+        would run the workflow's own value without a word; and an output node
+        that is not a save node runs the whole graph and returns no file.
+        """
+        found: list[str] = []
         for name, targets in self.inputs.items():
             for target in targets:
                 if target.node not in self.workflow:
+                    continue
+                class_type = self.class_type(target.node)
+                known = _input_names(object_info.get(class_type))
+                if known is not None and target.input not in known:
                     found.append(
-                        f"{where}: binding {name} -> {target}: node {target.node!r} "
-                        "is not in the workflow"
+                        f"{self.where}: binding {name} -> {target}: node {target.node} "
+                        f"({class_type}) has no input {target.input!r}; it has "
+                        f"{', '.join(sorted(known))}"
                     )
-                elif object_info is not None:
-                    known = _input_names(object_info.get(self.class_type(target.node)))
-                    if known is not None and target.input not in known:
-                        found.append(
-                            f"{where}: binding {name} -> {target}: node {target.node} "
-                            f"({self.class_type(target.node)}) has no input "
-                            f"{target.input!r}; it has {', '.join(sorted(known))}"
-                        )
-        if object_info is not None:
-            missing = sorted(
-                {self.class_type(n) for n in self.workflow} - set(object_info), key=str
+        output_class = self.class_type(self.output)
+        info = object_info.get(output_class)
+        if (
+            self.output in self.workflow
+            and isinstance(info, Mapping)
+            and not info.get("output_node")
+        ):
+            found.append(
+                f"{self.where}: output node {self.output!r} ({output_class}) is not a save node, "
+                "so it writes no files; point output at the node that saves the result "
+                "(SaveImage, SaveAnimatedWEBP, SaveVideo, SaveAudio...)"
             )
-            for class_type in missing:
-                found.append(
-                    f"{where}: node class {class_type!r} is not installed on the server "
-                    "(install the custom node pack that provides it)"
-                )
         return found
 
 
@@ -260,18 +318,38 @@ def select_template(templates: Mapping[str, Template], request: Request) -> Temp
     return candidates[0]
 
 
-def request_values(request: Request) -> dict[str, Any]:
-    """The request's bindable values (media fields excluded), unset ones left out."""
+_NOT_BOUND = frozenset({"shot", "params", "provider", "model", *MEDIA_FIELDS})
+"""Request fields that are never values of a node input (media fields are uploaded first)."""
+
+
+def request_values(request: Request, template: Template) -> dict[str, Any]:
+    """The values a request gives its template's bindings (media fields excluded).
+
+    Only the fields the request was given (:attr:`Request.fields_set`) and its
+    ``params``: a field left unset holds a default of recoil's, not the
+    user's, so the workflow keeps its own value (its size, its frame rate).
+    An empty negative prompt keeps the workflow's too. A video's ``frames``
+    is its duration, when given, times its frame rate: the request's if it
+    gives one, else the one the workflow's ``fps`` target holds.
+    """
     values: dict[str, Any] = {k: v for k, v in request.params.items() if v is not None}
-    data = request.to_dict()
-    for name in ("shot", "params", "provider", "model", *MEDIA_FIELDS):
-        data.pop(name, None)
-    values.update({k: v for k, v in data.items() if v is not None and not isinstance(v, list)})
+    given = request.fields_set - _NOT_BOUND
+    if given:
+        data = request.to_dict()
+        values.update(
+            (name, data[name])
+            for name in given
+            if data.get(name) is not None and not isinstance(data[name], list)
+        )
     if not request.negative_prompt:
         values.pop("negative_prompt", None)
-    frames = getattr(request, "frames", None)
-    if isinstance(frames, int):
-        values["frames"] = frames
+    if isinstance(request, VideoRequest) and "duration_s" in given and "frames" not in values:
+        fps = request.fps
+        if "fps" not in given:
+            own = template.value("fps")
+            if isinstance(own, int | float) and not isinstance(own, bool) and own > 0:
+                fps = float(own)
+        values["frames"] = max(1, round(request.duration_s * fps))
     return values
 
 
@@ -328,6 +406,15 @@ def format_execution_error(data: Mapping[str, Any]) -> str:
         f"node {data.get('node_id', '?')} ({data.get('node_type', '?')}) failed while "
         f"running: {exc_type}: {message}"
     )
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def graph_sha256(graph: Mapping[str, Any]) -> str:
+    """The sha256 of a filled workflow's canonical JSON (as :attr:`Template.workflow_sha256`)."""
+    return _sha256(graph)
 
 
 def _input_names(info: Any) -> set[str] | None:

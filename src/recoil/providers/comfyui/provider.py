@@ -8,13 +8,21 @@ Settings (``[providers.comfyui]`` in ``recoil.toml``)::
 
 How a job runs:
 
-- ``submit`` picks the least busy server (``GET /prompt`` queue length), uploads
-  input media (``POST /upload/image``), fills the template and sends ``POST
-  /prompt`` with this adapter's ``client_id`` and a ``prompt_id`` of our own
-  (derived from the dispatch's key), so a dropped connection can be resolved by
-  looking the id up in ``/queue`` and ``/history`` instead of sending again.
-  The job handle holds the server URL, prompt id and output node: any later
-  process can check the job.
+- ``submit`` picks the least busy server: its queue (``GET /prompt``), at least
+  the jobs this adapter has running there, plus the submits to it still on their
+  way. A job counts against its server from the moment it is picked, so
+  concurrent submits that read the queues at the same instant spread across the
+  pool instead of all choosing the same one.
+- Before the first prompt to a server, the template is checked against the
+  server's ``GET /object_info`` (kept for later submits): a bound input its node
+  does not have (ComfyUI would silently ignore it) or an output node that saves
+  nothing is a permanent error, and no prompt is sent.
+- It then uploads input media (``POST /upload/image``), fills the template and
+  sends ``POST /prompt`` with this adapter's ``client_id`` and a ``prompt_id`` of
+  our own (derived from the dispatch's key), so a dropped connection can be
+  resolved by looking the id up in ``/queue`` and ``/history`` instead of
+  sending again. The job handle holds the server URL, prompt id and output
+  node: any later process can check the job.
 - ``find`` (after a crash cut a submit off) looks the same prompt id up on
   every server of the pool.
 - ``check`` answers from the progress websocket while it is trustworthy, else
@@ -22,7 +30,14 @@ How a job runs:
   lost (ComfyUI keeps both in memory only, a restarted server forgot it): a
   retryable ``lost`` error, so the scheduler submits it again.
 - Outputs are the files the output node lists in its history entry (``images``,
-  ``gifs``, ``audio``, ``videos``), fetched at once with ``GET /view``.
+  ``gifs``, ``audio``, ``videos``), fetched at once with ``GET /view``. An
+  animated image (``SaveAnimatedWEBP``, a GIF) is a clip: it becomes an H.264
+  MP4 (output ``video``, at the frame rate the node saved it at) and the file
+  itself is kept beside it (``video_original``).
+- The cache key covers the workflow, not only the template's name:
+  :meth:`ComfyUIProvider.identity_for` gives the template, the hash of its
+  workflow file and the hash of the graph the request fills in, which the
+  receipt records (``provenance.provider_identity``).
 - ``cancel`` removes the prompt from the queue and interrupts it if it runs.
 
 Validation errors (``node_errors``) and execution errors become one permanent
@@ -34,16 +49,18 @@ Cost is ``price_per_second`` times the execution time ComfyUI reports
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from recoil.errors import ConfigError, ProviderError
+from recoil.media.animated import animated_to_mp4
 from recoil.model.cost import Cost
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
@@ -54,6 +71,7 @@ from recoil.providers.comfyui.binding import (
     Template,
     check_media_bindings,
     format_node_errors,
+    graph_sha256,
     load_templates,
     request_values,
     select_template,
@@ -107,11 +125,36 @@ class ComfyUIProvider:
         self._api = ComfyAPI(self._boundary, default_timeout(options))
         self._sockets: dict[str, ProgressSocket] = {}
         self._inflight: Counter[str] = Counter()
+        """Server -> jobs of this adapter it accepted that have not ended."""
+        self._sending: Counter[str] = Counter()
+        """Server -> submits picked for it whose ``POST /prompt`` has not returned."""
+        self._object_info: dict[str, Mapping[str, Any]] = {}
+        """Server -> its ``GET /object_info``, once asked."""
         self._cancelled: set[str] = set()
 
     def model_for(self, request: Request) -> str:
         """The template name the request runs on."""
         return select_template(self.templates, request).name
+
+    def identity_for(self, request: Request) -> Mapping[str, Any]:
+        """What decides the output besides the request: the workflow and the graph it fills.
+
+        The template's name, output node and workflow hash, and the hash of the
+        graph the request fills in (input files stand in by name: their
+        contents are in the cache key already). Editing the workflow file or
+        the binding changes it, and so the cache key.
+        """
+        template = select_template(self.templates, request)
+        values = request_values(request, template)
+        for name in MEDIA_FIELDS:
+            if getattr(request, name, None) is not None:
+                values[name] = f"<{name}>"
+        return {
+            "template": template.name,
+            "output": template.output,
+            "workflow_sha256": template.workflow_sha256,
+            "graph_sha256": graph_sha256(template.fill(values)),
+        }
 
     def validate(self, request: Request) -> None:
         """A template exists, is consistent, and has a place for every input file."""
@@ -130,59 +173,57 @@ class ComfyUIProvider:
         """Unreachable servers, node classes a template needs but a server lacks, bad bindings."""
         problems: list[str] = []
         for template in self.templates.values():
-            problems.extend(template.problems(None))
+            problems.extend(template.problems())
         for server in self.servers:
             try:
-                response = await self._api.send("GET", server, "/object_info", what="preflight")
-                info = response.json()
-            except (ProviderError, ValueError) as exc:
+                info = await self._server_info(server)
+            except ProviderError as exc:
                 problems.append(f"comfyui server {server} is not usable: {exc}")
                 continue
             for template in self.templates.values():
-                problems.extend(
-                    f"{p} [server {server}]"
-                    for p in template.problems(info)
-                    if p not in problems and "is not in the workflow" not in p
-                )
+                problems.extend(f"{p} [server {server}]" for p in template.server_problems(info))
         return problems
 
     async def submit(self, request: Request, key: str) -> Job:
         """Fill the template, send it to the least busy server, return its prompt id."""
         template = select_template(self.templates, request)
         check_media_bindings(template, request)
-        server = await self._pick_server()
-        values = await self._values(server, request)
-        prompt_id = _prompt_id(key)
-        socket = self._socket(server)
-        await socket.ensure()
-        body = {
-            "prompt": template.fill(values),
-            "client_id": self.client_id,
-            "prompt_id": prompt_id,
-            "extra_data": {"extra_pnginfo": {"recoil": {"template": template.name}}},
-        }
-        job = _job(server, prompt_id, template, time.time())
-        socket.watch(prompt_id)
-        try:
-            response = await self._api.send(
-                "POST", server, "/prompt", what="submit", idempotent=False, json=body, ok=(400,)
-            )
-        except ProviderError as exc:
-            if not exc.unknown_outcome:
-                raise
-            return await self._adopt(exc, job)
-        return await self._accept(response, job, template)
+        async with self._server_slot() as server:
+            await self._check_binding(server, template)
+            values = await self._values(server, request, template)
+            prompt_id = _prompt_id(key)
+            socket = self._socket(server)
+            await socket.ensure()
+            graph = template.fill(values)
+            body = {
+                "prompt": graph,
+                "client_id": self.client_id,
+                "prompt_id": prompt_id,
+                "extra_data": {"extra_pnginfo": {"recoil": {"template": template.name}}},
+            }
+            job = _job(server, prompt_id, template, time.time(), graph)
+            socket.watch(prompt_id)
+            try:
+                response = await self._api.send(
+                    "POST", server, "/prompt", what="submit", idempotent=False, json=body, ok=(400,)
+                )
+            except ProviderError as exc:
+                if not exc.unknown_outcome:
+                    raise
+                return await self._adopt(exc, job)
+            return await self._accept(response, job, template)
 
     async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
         """The prompt a cut-off submit sent, looked up by its id on every server."""
         template = select_template(self.templates, request)
         prompt_id = _prompt_id(key)
+        graph = template.fill(request_values(request, template))
         silent = []
         for server in self.servers:
             try:
                 if await self._api.exists(server, prompt_id):
                     self._inflight[server] += 1
-                    return _job(server, prompt_id, template, sent_us / 1e6)
+                    return _job(server, prompt_id, template, sent_us / 1e6, graph)
             except ProviderError as exc:
                 silent.append(f"{server} ({exc})")
         if silent:
@@ -257,9 +298,34 @@ class ComfyUIProvider:
         if self._inflight[server] > 0:
             self._inflight[server] -= 1
 
-    async def _values(self, server: str, request: Request) -> dict[str, Any]:
+    async def _server_info(self, server: str) -> Mapping[str, Any]:
+        """The server's ``GET /object_info`` (asked once per server)."""
+        info = self._object_info.get(server)
+        if info is None:
+            response = await self._api.send("GET", server, "/object_info", what="object_info")
+            info = json_body(response)
+            if not info:
+                raise self._boundary.error(
+                    f"server {server} sent an /object_info answer that is no table of nodes",
+                    retryable=True,
+                    error_type="protocol",
+                )
+            self._object_info[server] = info
+        return info
+
+    async def _check_binding(self, server: str, template: Template) -> None:
+        """Refuse, before any prompt is sent, a template the server's nodes do not fit."""
+        problems = template.binding_problems(await self._server_info(server))
+        if problems:
+            raise self._boundary.error(
+                "; ".join(problems),
+                retryable=False,
+                error_type="invalid_template",
+            )
+
+    async def _values(self, server: str, request: Request, template: Template) -> dict[str, Any]:
         """The request's values for its template, its input files uploaded to ``server``."""
-        values = request_values(request)
+        values = request_values(request, template)
         for name in MEDIA_FIELDS:
             path = getattr(request, name, None)
             if isinstance(path, str):
@@ -300,15 +366,28 @@ class ComfyUIProvider:
         self._inflight[job.handle["server"]] += 1
         return job
 
+    @contextlib.asynccontextmanager
+    async def _server_slot(self) -> AsyncIterator[str]:
+        """The least busy server, counted busier by one until the submit to it has returned."""
+        server = await self._pick_server()
+        # No await between the choice and this: the next submit's choice sees it.
+        self._sending[server] += 1
+        try:
+            yield server
+        finally:
+            self._sending[server] -= 1
+
     async def _pick_server(self) -> str:
+        """The server with the least work: its queue, our jobs on it, our submits to it."""
         if len(self.servers) == 1:
             return self.servers[0]
         loads = await asyncio.gather(*(self._api.queue_length(s) for s in self.servers))
-        usable = [
-            (load, self._inflight[server], i)
-            for i, (server, load) in enumerate(zip(self.servers, loads, strict=True))
-            if load is not None
-        ]
+        usable = []
+        for i, (server, queued) in enumerate(zip(self.servers, loads, strict=True)):
+            if queued is not None:
+                # Our accepted jobs are in its queue, unless the answer predates them.
+                load = max(queued, self._inflight[server]) + self._sending[server]
+                usable.append((load, self._inflight[server] + self._sending[server], i))
         if not usable:
             raise self._boundary.error(
                 f"no server answers: {', '.join(self.servers)}",
@@ -351,7 +430,7 @@ class ComfyUIProvider:
             return JobState(status=JobStatus.FAILED, error=error, raw_status="no_output")
         return JobState(
             status=JobStatus.SUCCEEDED,
-            outputs=await self._download(job.handle["server"], files),
+            outputs=await self._download(job.handle["server"], files, _fps(job.handle)),
             cost=self._cost(job, entry),
             raw_status="success",
             model=str(job.handle.get("template", "")),
@@ -359,20 +438,27 @@ class ComfyUIProvider:
         )
 
     async def _download(
-        self, server: str, files: list[tuple[dict[str, Any], str]]
+        self, server: str, files: list[tuple[dict[str, Any], str]], fps: float | None
     ) -> tuple[Output, ...]:
-        """Fetch the files an output node saved, named by their role."""
-        datas = []
-        for info, mime in files:
-            params = {k: info.get(k, "") for k in ("filename", "subfolder", "type")}
-            response = await self._api.send("GET", server, "/view", what="download", params=params)
-            datas.append((response.content, mime))
+        """Fetch the files an output node saved, named by their role.
+
+        ``fps`` is the frame rate the output node was given, if it takes one.
+        """
         # An animated image (GIF, animated WebP) is the clip of a video template.
         names = role_names("video/" if info["animated"] else mime for info, mime in files)
-        return tuple(
-            Output(name=name, data=data, mime=mime)
-            for name, (data, mime) in zip(names, datas, strict=True)
-        )
+        outputs: list[Output] = []
+        for name, (info, mime) in zip(names, files, strict=True):
+            params = {k: info.get(k, "") for k in ("filename", "subfolder", "type")}
+            response = await self._api.send("GET", server, "/view", what="download", params=params)
+            data = response.content
+            if info["animated"] and mime.startswith("image/"):
+                # The cut and every editor want H.264; the file as saved is kept beside it.
+                clip = await asyncio.to_thread(animated_to_mp4, data, fps=fps)
+                outputs.append(Output(name=name, data=clip, mime="video/mp4"))
+                outputs.append(Output(name=f"{name}_original", data=data, mime=mime))
+            else:
+                outputs.append(Output(name=name, data=data, mime=mime))
+        return tuple(outputs)
 
     def _cost(self, job: Job, entry: Mapping[str, Any]) -> Cost:
         if not self.price_per_second:
@@ -392,7 +478,9 @@ def _prompt_id(key: str) -> str:
     return str(uuid.uuid5(_PROMPT_IDS, key))
 
 
-def _job(server: str, prompt_id: str, template: Template, submitted_at: float) -> Job:
+def _job(
+    server: str, prompt_id: str, template: Template, submitted_at: float, graph: Mapping[str, Any]
+) -> Job:
     handle = {
         "server": server,
         "prompt_id": prompt_id,
@@ -401,4 +489,12 @@ def _job(server: str, prompt_id: str, template: Template, submitted_at: float) -
         "template": template.name,
         "submitted_at": submitted_at,
     }
+    fps = graph.get(template.output, {}).get("inputs", {}).get("fps")
+    if isinstance(fps, int | float) and not isinstance(fps, bool) and fps > 0:
+        handle["fps"] = float(fps)  # an animated WebP keeps only whole milliseconds per frame
     return Job(job_id=prompt_id, handle=handle)
+
+
+def _fps(handle: Mapping[str, Any]) -> float | None:
+    fps = handle.get("fps")
+    return float(fps) if isinstance(fps, int | float) else None

@@ -3,6 +3,8 @@
 ComfyUI sends per-prompt events only to the socket whose ``clientId`` the
 prompt was submitted with, and reopening the socket per poll loses messages,
 so the adapter keeps one socket per server open and remembers what it heard.
+The socket counts as open once the server's first ``status`` message arrived:
+ComfyUI registers a socket for its client id only after the handshake.
 ``check`` answers from these facts while they are trustworthy and falls back
 to ``GET /history`` and ``GET /queue`` otherwise (no socket, a reconnect in
 between, a new process after a crash).
@@ -51,6 +53,8 @@ class ProgressSocket:
     """Prompt id -> the socket generation it was submitted under."""
     _ws: ClientConnection | None = None
     _task: asyncio.Task[None] | None = None
+    _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Concurrent submits wait for one connection instead of each opening their own."""
 
     @property
     def alive(self) -> bool:
@@ -61,6 +65,10 @@ class ProgressSocket:
         """Connect if not connected; False if the server refuses (HTTP still works)."""
         if self.alive:
             return True
+        async with self._connecting:
+            return self.alive or await self._connect()
+
+    async def _connect(self) -> bool:
         url = self.server.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         try:
             ws = await connect(
@@ -72,6 +80,16 @@ class ProgressSocket:
         except (OSError, TimeoutError, WebSocketException) as exc:
             log.debug("comfyui websocket %s unavailable: %s", self.server, exc)
             return False
+        try:
+            # ComfyUI registers the socket for its client id after the handshake, then
+            # sends ``status``: until that arrives, events of our prompts may go nowhere.
+            first = await asyncio.wait_for(ws.recv(), _OPEN_TIMEOUT_S)
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            log.debug("comfyui websocket %s sent no status: %s", self.server, exc)
+            await ws.close()
+            return False
+        if isinstance(first, str):
+            self._on_text(first)
         # Events of unfinished prompts may have been missed while disconnected.
         self.seen = {pid: s for pid, s in self.seen.items() if s.done}
         self.generation += 1
