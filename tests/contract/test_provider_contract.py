@@ -91,6 +91,7 @@ def _fal(tmp_path: Path) -> Iterator[Harness]:
     options = {
         "base_url": url,
         "schema_url": url + fal.SCHEMA_PATH,
+        "storage_url": url,
         "models": {"keyframe": "fal-ai/flux/dev"},
     }
     ok = KeyframeRequest(prompt="a lighthouse", seed=3, width=64, height=48)

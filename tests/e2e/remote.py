@@ -71,7 +71,7 @@ class Server:
             base = self.url if self.provider == "fal" else f"{self.url}/v1"
             schema = ""
             if self.provider == "fal":
-                schema = f'schema_url = "{self.url}{fal.SCHEMA_PATH}"\n'
+                schema = f'schema_url = "{self.url}{fal.SCHEMA_PATH}"\nstorage_url = "{self.url}"\n'
             models = "".join(f'{m} = "{n}"\n' for m, n in _MODELS[self.provider].items())
             tables = (
                 f'[providers.{self.provider}]\nbase_url = "{base}"\n{schema}\n'

@@ -8,7 +8,9 @@ twice: not one with a ``submitted`` record, and not one a kill cut off between
 the vendor accepting it and our log recording it (its ``sending`` record makes
 the next run look it up). The kills are placed by the log, not by the clock:
 each lands a random handful of lines after the last, so the test kills the same
-number of times on a fast machine and a slow one.
+number of times on a fast machine and a slow one. A second film chains most of
+its beats, so kills land while chained takes wait for their sources' primaries
+and while their keyframes start from a frame.
 """
 
 from __future__ import annotations
@@ -51,6 +53,24 @@ SHOTLIST = shotlist(
     seed=11,
 )
 
+CHAINED = shotlist(
+    {
+        "one": [
+            beat("a", "Ana turns"),
+            beat("b", "Ana runs", chain_from_previous=True),
+            beat("c", "Ana jumps", chain_from_previous=True),
+            beat("d", "Ana lands", chain_from_previous=True),
+        ],
+        "two": [beat("e", "Ana stops"), beat("f", "Ana smiles", chain_from_previous=True)],
+    },
+    title="Chained Crash Test",
+    provider="fake",
+    takes_per_beat=2,
+    seed=12,
+)
+FILMS = {"mixed": (SHOTLIST, 3, "abcde"), "chained": (CHAINED, 2, "abcdef")}
+"""Shot list, takes per beat and the beats, by name."""
+
 SETTINGS = """\
 [run]
 concurrency = 2
@@ -77,9 +97,9 @@ if os.environ.get("RECOIL_TEST_DATABASE_URL"):
     BACKENDS.append("postgresql")
 
 
-def _make(project: Path) -> Path:
+def _make(project: Path, film: str) -> Path:
     calls = project.parent / f"{project.name}-calls.jsonl"
-    write_project(project, SHOTLIST, SETTINGS.format(calls=calls))
+    write_project(project, FILMS[film][0], SETTINGS.format(calls=calls))
     return calls
 
 
@@ -118,11 +138,12 @@ def _kill_after_growth(project: Path, env: dict[str, str], lines: int) -> bool:
     return not finished
 
 
+@pytest.mark.parametrize("film", sorted(FILMS))
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_kill_nine_and_resume(tmp_path: Path, backend: str) -> None:
+def test_kill_nine_and_resume(tmp_path: Path, backend: str, film: str) -> None:
     """SPEC 7: twelve SIGKILLs, a rerun after each, then a clean finish."""
     project = tmp_path / "film"
-    calls_file = _make(project)
+    calls_file = _make(project, film)
     env = _env(backend)
     rng = random.Random(20261121)
     kills = 0
@@ -145,18 +166,19 @@ def test_kill_nine_and_resume(tmp_path: Path, backend: str) -> None:
     # Every job the vendor accepted was paid for once and ended in a receipt.
     assert set(calls) == {r["job_id"] for r in receipts if not r["cached"]}
 
-    # Every enabled beat has its three takes, all succeeded, and a primary.
+    # Every enabled beat has its takes, all succeeded, none stale, and a primary.
     status = recoil("status", str(project), "--json", cwd=tmp_path, env=env)
     assert status.returncode == 0, status.stderr
     beats = json.loads(status.stdout)
-    assert [b["beat_id"] for b in beats] == ["a", "b", "c", "d", "e"]
+    _, takes, beat_ids = FILMS[film]
+    assert [b["beat_id"] for b in beats] == list(beat_ids)
     for row in beats:
-        assert len(row["takes"]) == 3
-        assert all(t["status"] == "succeeded" for t in row["takes"])
+        assert len(row["takes"]) == takes
+        assert all(t["status"] == "succeeded" and not t["stale"] for t in row["takes"])
         assert row["primary_take_id"] is not None
 
     # The same film as an uninterrupted run.
     clean = tmp_path / "clean"
-    _make(clean)
+    _make(clean, film)
     assert recoil("run", str(clean), cwd=tmp_path, env=env).returncode == 0
     assert artifact_hashes(project) == artifact_hashes(clean)

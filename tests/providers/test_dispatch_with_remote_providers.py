@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +59,37 @@ def test_dispatch_stores_a_receipt_and_an_artifact(
     log = next(tmp_path.rglob("receipts.jsonl")).read_text()
     assert '"kind":"submitted"' in log.replace(" ", "")
     assert SECRET not in log
+
+
+@pytest.mark.parametrize("provider", ["fal", "replicate"])
+def test_a_hosted_models_kept_schema_is_in_the_key_from_the_first_call(
+    provider: str, configs: dict[str, ProviderConfig], tmp_path: Path
+) -> None:
+    """The first call of a model is keyed as every later one (its schema is fetched first),
+    and a schema that changes (a new version published) makes another request."""
+    config = configs[provider]
+    kept_here = {**config.options, "project_dir": str(tmp_path)}
+    configs = {provider: dataclasses.replace(config, options=kept_here)}
+    context = DispatchContext(project=tmp_path, provider_config=configs, default_provider=provider)
+    payload = {"prompt": "a fox in snow", "width": 64, "height": 48, "seed": 11}
+    first = asyncio.run(dispatch_async("keyframe", payload, context=context))
+    again = asyncio.run(dispatch_async("keyframe", payload, context=context))
+    assert (first.cached, again.cached) == (False, True)
+    assert again.request_sha256 == first.request_sha256
+
+    [kept] = (tmp_path / "schemas" / provider).glob("*.json")
+    document = json.loads(kept.read_text())
+    if provider == "replicate":
+        document["document"]["latest_version"]["id"] = "0" * 64
+    else:
+        schemas = document["document"]["components"]["schemas"]
+        [name] = [n for n in schemas if n.endswith("Input")]
+        schemas[name]["properties"]["prompt"]["description"] = "a newer endpoint"
+    kept.write_text(json.dumps(document))
+
+    changed = asyncio.run(dispatch_async("keyframe", payload, context=context))
+    assert not changed.cached and changed.request_sha256 != first.request_sha256
+    identity = changed.provenance["provider_identity"]["schema"]
+    assert identity["sha256"] != first.provenance["provider_identity"]["schema"]["sha256"]
+    if provider == "replicate":
+        assert identity["version"] == "0" * 64

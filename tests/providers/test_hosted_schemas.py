@@ -16,10 +16,10 @@ from PIL import Image
 from recoil.errors import ConfigError, PayloadError, ProviderError
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import KeyframeRequest, Request, VideoRequest
-from recoil.providers.base import JobStatus
+from recoil.providers.base import JobState, JobStatus
 from recoil.providers.fal import FalProvider
 from recoil.providers.replicate import ReplicateProvider
-from tests.helpers import run_job, wait_until
+from tests.helpers import run_job, until_done, wait_until
 from tests.providers.servers import fal, replicate
 from tests.providers.servers.fal import FalControl
 from tests.providers.servers.replicate import ReplicateControl
@@ -51,7 +51,13 @@ def frame(tmp_path: Path) -> Path:
 
 def _fal(url: str, project: Path | None = None, **options: Any) -> FalProvider:
     where = {"project_dir": str(project)} if project is not None else {}
-    base = {"base_url": url, "schema_url": url + fal.SCHEMA_PATH, **where, **options}
+    base = {
+        "base_url": url,
+        "schema_url": url + fal.SCHEMA_PATH,
+        "storage_url": url,
+        **where,
+        **options,
+    }
     return FalProvider(ProviderConfig(options=base, secrets={"FAL_KEY": KEY}))
 
 
@@ -278,6 +284,34 @@ def test_large_input_files_go_through_the_files_api_once(
     assert upload == frame.read_bytes()
     images = {p.input["image"] for p in control.predictions.values()}
     assert len(images) == 1 and next(iter(images)).startswith(f"{url}/v1/files/")
+
+
+def test_large_input_files_go_to_the_fal_cdn_once(
+    fal_server: tuple[str, FalControl], frame: Path
+) -> None:
+    url, control = fal_server
+    provider = _fal(url, data_uri_max_bytes=16)
+    request = _video(frame, model=KLING)
+
+    async def twice() -> list[JobState]:
+        states = []
+        try:
+            for _ in range(2):
+                job = await provider.submit(request, "k")
+                states.append(await until_done(provider, job))
+        finally:
+            await provider.aclose()
+        return states
+
+    states = asyncio.run(twice())
+    assert [s.status for s in states] == [JobStatus.SUCCEEDED] * 2
+    assert control.count("POST", fal.INITIATE_PATH) == 1
+    [upload] = control.uploads.values()
+    assert upload == frame.read_bytes()
+    sent = {job.input["image_url"] for job in control.jobs.values()}
+    assert len(sent) == 1 and next(iter(sent)).startswith(f"{url}/files/")
+    # The key goes to fal's API, never to the signed upload URL.
+    assert all("Authorization" not in h for h in control.put_headers)
 
 
 def test_a_binding_from_recoil_toml_names_a_models_inputs(

@@ -29,7 +29,9 @@ def run_command(
     budget: float | None = typer.Option(None, "--budget", min=0, help="Stop past this spend."),
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Steps in flight."),
     provider: str | None = typer.Option(None, "--provider", help="Use this provider for all."),
-    ray: bool = typer.Option(False, "--ray", help="Run dispatches as Ray tasks."),
+    ray: bool = typer.Option(
+        False, "--ray", help="Run dispatches as Ray tasks (default: [run] executor)."
+    ),
     no_eval: bool = typer.Option(False, "--no-eval", help="Do not score the new takes."),
 ) -> None:
     """Generate every pending take, choose primaries, export the cut and timeline."""
@@ -44,7 +46,7 @@ def run_command(
         budget=budget,
         concurrency=concurrency,
         provider=provider,
-        executor="ray" if ray else "local",
+        executor="ray" if ray else None,
         evaluate=not no_eval,
     )
     progress = _progress()

@@ -35,11 +35,11 @@ def status_command(
                 row.scene_id,
                 row.beat_id + ("" if row.enabled else " (disabled)"),
                 take.take_id,
-                take.status,
+                take.status + (" (stale)" if take.stale else ""),
                 take.review,
                 "*" if take.primary else "",
                 "-" if take.score is None else f"{take.score:.3f}",
                 f"{take.cost:.4f}",
-                "; ".join(take.notes),
+                "; ".join([*take.notes, *([f"stale: {take.stale}"] if take.stale else [])]),
             )
     Console(width=160).print(table)

@@ -40,7 +40,7 @@ from recoil.model.cost import Cost
 from recoil.model.ids import new_id, now_us
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.receipt import Artifact, Receipt
-from recoil.providers.base import Job, JobState, Provider
+from recoil.providers.base import Job, JobState, Provider, learn_identity
 from recoil.providers.registry import Registry, default_registry
 from recoil.records.artifacts import ArtifactStore
 from recoil.records.cache import LogIndex
@@ -132,6 +132,18 @@ class Dispatcher:
             project=self.log.path.parent,
         )
 
+    async def prepare_known(
+        self, modality: str, payload: Mapping[str, Any], context: DispatchContext
+    ) -> Prepared:
+        """:meth:`prepare`, once the provider has what its identity of the request needs
+        (a hosted model's schema, fetched once): a model's first call is keyed as every
+        later one. A run's preflight fetches those for every step, so its steps use
+        :meth:`prepare`."""
+        prepared = self.prepare(modality, payload, context)
+        if await learn_identity(prepared.provider, prepared.request):
+            prepared = self.prepare(modality, payload, context)
+        return prepared
+
     def plan(self, modality: str, payload: Mapping[str, Any], context: DispatchContext) -> Cost:
         """Check a step of a plan before the steps it depends on have run; its estimated cost.
 
@@ -194,7 +206,9 @@ class Dispatcher:
             raise StateError(
                 f"this dispatcher writes {self.log.path}; open another for {ctx.receipts_file}"
             )
-        return await self.send(self.prepare(modality, payload, ctx), ctx, attempt=attempt)
+        return await self.send(
+            await self.prepare_known(modality, payload, ctx), ctx, attempt=attempt
+        )
 
     async def send(
         self,
@@ -324,14 +338,14 @@ class Dispatcher:
         """The artifacts of the provider's outputs, stored; no outputs only if none are needed."""
         prepared = call.prepared
         if state.outputs:
-            # Probing, embedding, hashing and writing files is heavy: off the event loop.
+            # Probing, embedding, signing, hashing and writing files is heavy: off the loop.
             return await asyncio.to_thread(
                 store_outputs,
                 self.artifacts,
                 self.log.path.parent,
                 prepared,
                 state.outputs,
-                embed_prompt=call.context.embed_prompts,
+                context=call.context,
             )
         if prepared.request.outputs_required:
             raise ProviderError(

@@ -1,21 +1,32 @@
-"""Storing a dispatch's outputs: checked, provenance embedded, stored by content, sidecars.
+"""Storing a dispatch's outputs: checked, provenance embedded, signed, stored by content.
 
-Both functions do file work (probing, embedding, hashing, writing); the
-dispatcher runs them in a worker thread, off the event loop.
+Each output is probed, gets its provenance fields embedded and, when the
+context signs (:attr:`~recoil.model.context.DispatchContext.signing`), Content
+Credentials, in that order: the stored bytes, the ones hashed, are the signed
+ones, and the artifact keeps the hash of the provider's raw output as well.
+Both functions do file work (probing, embedding, signing, hashing, writing);
+the dispatcher runs them in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
 from recoil.dispatch.prepare import Prepared
 from recoil.errors import ProviderError
+from recoil.media.credentials import Claim, sign, signs
+from recoil.model.context import DispatchContext
 from recoil.model.ids import utc_now_iso
 from recoil.model.receipt import Artifact, Receipt
 from recoil.providers.base import Output
 from recoil.records.artifacts import ArtifactStore, recorded_path
 from recoil.records.provenance import build_sidecar, sidecar_path, write_sidecar
+
+REQUEST_ASSERTION = "org.recoil.request"
+"""The label of the assertion naming the request hash in an output's Content Credentials."""
 
 
 def store_outputs(
@@ -24,9 +35,11 @@ def store_outputs(
     prepared: Prepared,
     outputs: tuple[Output, ...],
     *,
-    embed_prompt: bool,
+    context: DispatchContext,
 ) -> dict[str, Artifact]:
     """Store ``outputs`` in ``store``, their recorded paths relative to ``project``.
+
+    ``context`` says whether prompts are embedded and who signs PNG and MP4 outputs.
 
     The outputs must include the request's expected kind; a file that is not
     what its mime type says is a permanent ``ProviderError``.
@@ -42,11 +55,13 @@ def store_outputs(
     from recoil.media.embed import embed
     from recoil.media.probe import extension_for, probe
 
-    fields = provenance_fields(prepared, embed_prompt=embed_prompt)
+    fields = provenance_fields(prepared, embed_prompt=context.embed_prompts)
     stored: dict[str, Artifact] = {}
     for output in outputs:
         facts = probe(output.data, output.mime)  # garbage raises a permanent ProviderError
         data = embed(output.data, output.mime, fields)
+        if context.signing is not None and signs(output.mime):
+            data = sign(data, output.mime, claim(prepared, output.name), context.signing)
         path, digest, _ = store.put(data, extension_for(output.mime))
         stored[output.name] = Artifact(
             name=output.name,
@@ -70,6 +85,30 @@ def provenance_fields(prepared: Prepared, *, embed_prompt: bool) -> dict[str, st
     if embed_prompt:
         fields["recoil:prompt"] = prepared.prompt
     return fields
+
+
+def claim(prepared: Prepared, name: str) -> Claim:
+    """The Content Credentials claim of output ``name``: generator, and the request hash."""
+    return Claim(
+        title=f"{prepared.modality} {name}",
+        generator="recoil",
+        generator_version=_recoil_version(),
+        software_agent=f"{prepared.provider_name} {prepared.model}",
+        assertions={
+            REQUEST_ASSERTION: {
+                "request_sha256": prepared.request_sha256,
+                "modality": prepared.modality,
+                "provider": prepared.provider_name,
+                "model": prepared.model,
+                "seed": prepared.request.seed,
+            }
+        },
+    )
+
+
+@cache
+def _recoil_version() -> str:
+    return version("recoil")
 
 
 def write_sidecars(store: ArtifactStore, receipt: Receipt) -> None:

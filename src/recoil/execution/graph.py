@@ -1,13 +1,17 @@
 """The run's graph: a node per step, what each waits on, and the failure cascade.
 
-The steps of every unit become nodes in run order (units in the order given,
-steps in list order); a node counts its dependencies that have not succeeded
-yet and knows its dependents. A graph is built from steps that may have run
-before: a step cut short (``running``) is pending again, a finished step is
-done already, and a pending step whose dependency failed or was skipped in an
-earlier run is skipped at once. A failed step skips every pending step
-downstream of it (cascade). Each unit counts its steps still to finish, so
-its take is finished as its last step is.
+The steps of every unit become nodes in run order: units in the order given,
+steps in list order; or, when a unit has a priority, by priority first, then
+by the steps that still follow each in its unit (so a take's first step goes
+before another's last, and the end of a run is short steps). A node counts
+its dependencies that have not succeeded yet and knows its dependents. A
+graph is built from steps that may have run before: a step cut short
+(``running``) is pending again, a finished step is done already, and a
+pending step whose dependency failed or was skipped in an earlier run is
+skipped at once. A gated step (``Unit.gates``) counts its closed gate as one
+more dependency, met when the gate opens. A failed step skips every pending
+step downstream of it (cascade). Each unit counts its steps still to finish,
+so its take is finished as its last step is.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ class Node:
 
     unit: int
     order: int
-    """Position in the run: the unit's index, then the step's; lower starts first."""
+    """Position in the run (the unit's priority, its index, then the step's); lower
+    starts first."""
     step: WorkflowStep
     waiting: int = 0
     dependents: list[Node] = field(default_factory=list)
@@ -58,6 +63,9 @@ class Graph:
         self.report = report
         self.remaining: list[int] = []
         """Per unit: its steps that were pending when the run began and are not done yet."""
+        self.closed: dict[tuple[int, str], Node] = {}
+        """(unit, step id) -> the pending step behind that closed gate."""
+        self.index = {id(unit): u for u, unit in enumerate(self.units)}
         self.nodes = self._build()
 
     def _build(self) -> list[Node]:
@@ -85,7 +93,18 @@ class Graph:
                     if status is not StepStatus.SUCCEEDED:
                         node.waiting += 1
                         parent.dependents.append(node)
+                if step.step_id in unit.gates and step.status is StepStatus.PENDING:
+                    node.waiting += 1
+                    self.closed[u, step.step_id] = node
             self.remaining.append(pending)
+        if any(unit.priority for unit in self.units):
+            depth = _depths(self.units)
+            ranked = sorted(
+                nodes, key=lambda n: (-self.units[n.unit].priority, -depth[id(n.step)], n.order)
+            )
+            for rank, node in enumerate(ranked):
+                node.order = rank
+            nodes = ranked
         return nodes
 
     def startable(self) -> list[Node]:
@@ -104,6 +123,18 @@ class Graph:
             if child.waiting == 0 and child.step.status is StepStatus.PENDING:
                 ready.append(child)
         return ready
+
+    def open(self, unit: Unit, step_id: str) -> Node | None:
+        """Open ``unit``'s gate of ``step_id``; returns its node if that leaves it ready.
+
+        Opening a gate that is not closed (opened before, or its step not pending) does
+        nothing.
+        """
+        node = self.closed.pop((self.index[id(unit)], step_id), None)
+        if node is None:
+            return None
+        node.waiting -= 1
+        return node if node.waiting == 0 and node.step.status is StepStatus.PENDING else None
 
     def done(self, node: Node) -> Take | None:
         """Count ``node``'s step finished; returns its unit's take if that finished the take."""
@@ -155,3 +186,18 @@ class Graph:
             for unit in self.units
             for step in unit.workflow.steps
         )
+
+
+def _depths(units: Sequence[Unit]) -> dict[int, int]:
+    """id(step) -> the most steps from it to the end of its unit, itself included."""
+    depth: dict[int, int] = {}
+    for unit in units:
+        steps = unit.workflow.steps
+        below: dict[str, int] = {}
+        # Dependencies come before their dependents in a workflow: one pass backwards.
+        for step in reversed(steps):
+            own = 1 + below.get(step.step_id, 0)
+            depth[id(step)] = own
+            for dep in step.depends_on:
+                below[dep] = max(below.get(dep, 0), own)
+    return depth

@@ -9,6 +9,12 @@ task that builds the provider in the worker from its registry factory and
 :class:`~recoil.providers.base.ProviderConfig` (once per worker process) and
 sends back the job or state, outputs as bytes.
 
+Files travel as bytes both ways, so a worker needs no view of the project
+folder: the driver reads a request's input files (the keyframe a clip starts
+from) and sends them with the ``submit`` (or ``find``); the worker writes them
+to a temporary folder of its own, hands the provider the request with those
+paths, and removes the folder when the call returns.
+
 Per-provider resources come from the provider's options: ``ray_resources``
 (e.g. ``{"num_gpus": 1}``, or ``{"resources": {"comfy": 1}}``) applies to
 ``submit``, where the work happens; ``check`` and ``cancel`` only ask, so they
@@ -17,7 +23,8 @@ estimates), so an adapter should defer heavy setup, such as loading a model,
 to its first ``submit``.
 
 Ray is an optional extra: ``pip install 'recoil[ray]'``. Without an address
-(or ``RAY_ADDRESS``) a local Ray is started; with one, the cluster is joined.
+(``[run] ray_address``, or ``RAY_ADDRESS``) a local Ray is started; with one,
+the cluster is joined.
 """
 
 from __future__ import annotations
@@ -25,9 +32,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import os
 import pickle
-from collections.abc import Awaitable, Callable, Mapping
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from recoil.dispatch import Dispatcher
@@ -36,11 +48,22 @@ from recoil.model.context import DispatchContext
 from recoil.model.cost import Cost
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
-from recoil.providers.base import Job, JobState, Provider, ProviderFactory, identity_of
+from recoil.providers.base import (
+    ChecksRequests,
+    Job,
+    JobState,
+    Provider,
+    ProviderFactory,
+    identity_of,
+    learn_identity,
+)
 from recoil.providers.registry import Registry
 
 T = TypeVar("T")
 RESOURCES_OPTION = "ray_resources"
+ADDRESS_ENV = "RAY_ADDRESS"
+CONNECT_TIMEOUT_S = 5.0
+"""How long a cluster's head node has to accept a connection before the run gives up."""
 _CALL_OPTIONS = frozenset({"num_cpus", "num_gpus", "memory", "resources", "accelerator_type"})
 
 
@@ -61,6 +84,23 @@ class WorkerSpec:
     name: str
     factory: ProviderFactory
     config: ProviderConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputFile:
+    """One input file of a request, as the driver read it."""
+
+    path: str
+    """Where the driver read it (the request names it by this path)."""
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shipped:
+    """A request and the bytes of its input files, as a worker receives them."""
+
+    request: Request
+    files: tuple[InputFile, ...]
 
 
 class RayProvider:
@@ -109,6 +149,16 @@ class RayProvider:
         """Answered by the driver's instance (nothing if it has no identity)."""
         return identity_of(self.local, request)
 
+    async def learn_identity(self, request: Request) -> bool:
+        """Answered by the driver's instance (``False`` if it has no identity to learn)."""
+        return await learn_identity(self.local, request)
+
+    async def check_requests(self, requests: Sequence[tuple[str, Request]]) -> list[str]:
+        """Answered by the driver's instance (no problems if it has no such check)."""
+        if isinstance(self.local, ChecksRequests):
+            return await self.local.check_requests(requests)
+        return []
+
     def estimate_cost(self, request: Request) -> Cost:
         """Answered by the driver's instance."""
         return self.local.estimate_cost(request)
@@ -119,14 +169,16 @@ class RayProvider:
 
     async def submit(self, request: Request, key: str) -> Job:
         """``submit`` in a Ray task with the provider's resources."""
+        shipped = await asyncio.to_thread(_shipped, request)
         # A worker lost mid-submit may have reached the vendor: never resend blindly.
-        job = await _call(self._submit.remote(self._spec, request, key), during_submit=True)
+        job = await _call(self._submit.remote(self._spec, shipped, key), during_submit=True)
         assert isinstance(job, Job)
         return job
 
     async def find(self, request: Request, key: str, sent_us: int) -> Job | None:
         """``find`` in a Ray task."""
-        job = await _call(self._find.remote(self._spec, request, key, sent_us), during_submit=False)
+        shipped = await asyncio.to_thread(_shipped, request)
+        job = await _call(self._find.remote(self._spec, shipped, key, sent_us), during_submit=False)
         assert job is None or isinstance(job, Job)
         return job
 
@@ -149,7 +201,9 @@ class RayDispatcher(Dispatcher):
     """A dispatcher whose provider calls run as Ray tasks (see the module docstring).
 
     ``address`` is a Ray cluster address (default: ``RAY_ADDRESS``, else a
-    local Ray); ``init_options`` go to ``ray.init`` when this starts Ray.
+    local Ray); ``init_options`` go to ``ray.init`` when this starts Ray. A
+    head that does not answer is a :class:`~recoil.errors.ConfigError` within
+    :data:`CONNECT_TIMEOUT_S` (Ray itself would wait for it indefinitely).
     """
 
     def __init__(
@@ -162,6 +216,7 @@ class RayDispatcher(Dispatcher):
     ) -> None:
         ray = _ray()
         if not ray.is_initialized():
+            _check_reachable(address or os.environ.get(ADDRESS_ENV))
             ray.init(address=address, **dict(init_options or {}))
         super().__init__(context, registry=registry)
 
@@ -179,6 +234,20 @@ class RayDispatcher(Dispatcher):
         return instance
 
 
+def _check_reachable(address: str | None) -> None:
+    """Fail fast on a ``host:port`` that nothing listens on (``auto`` is Ray's to find)."""
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not port.isdigit() or "://" in host:
+        return  # not host:port (a ray:// address from RAY_ADDRESS is Ray's to dial)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Ray head node at {address} ({exc.strerror or exc}); check "
+            f"[run] ray_address (or {ADDRESS_ENV}), or start the head there: ray start --head"
+        ) from None
+
+
 def _resources(name: str, config: ProviderConfig) -> dict[str, Any]:
     raw = config.options.get(RESOURCES_OPTION, {})
     if not isinstance(raw, Mapping) or not set(raw) <= _CALL_OPTIONS:
@@ -187,6 +256,25 @@ def _resources(name: str, config: ProviderConfig) -> dict[str, Any]:
             f"{sorted(_CALL_OPTIONS)}, e.g. {{num_gpus = 1}}; got {raw!r}"
         )
     return dict(raw)
+
+
+def _shipped(request: Request) -> Shipped:
+    """``request`` with the bytes of its input files, read here in the driver."""
+    files: dict[str, InputFile] = {}
+    for label, path in request.inputs().items():
+        if path in files:
+            continue
+        try:
+            files[path] = InputFile(path=path, data=Path(path).read_bytes())
+        except OSError as exc:
+            raise ProviderError(
+                f"cannot read the {request.modality} input {label!r} at {path} to send it "
+                f"to a Ray worker: {exc.strerror or exc}; restore the file (`recoil verify` "
+                "lists damaged outputs) and run again",
+                retryable=False,
+                provider_status="input_unreadable",
+            ) from None
+    return Shipped(request=request, files=tuple(files.values()))
 
 
 def _spec_key(name: str, factory: ProviderFactory, config: ProviderConfig) -> str:
@@ -242,12 +330,14 @@ Answer = tuple[str, Any, dict[str, Any] | None]
 """(``"ok"`` or ``"error"``, the value, the error carried by the value, if any)."""
 
 
-def _submit_task(spec: WorkerSpec, request: Request, key: str) -> Answer:
-    return _in_worker(spec, lambda p: p.submit(request, key))
+def _submit_task(spec: WorkerSpec, shipped: Shipped, key: str) -> Answer:
+    with _unpacked(shipped) as request:
+        return _in_worker(spec, lambda p: p.submit(request, key))
 
 
-def _find_task(spec: WorkerSpec, request: Request, key: str, sent_us: int) -> Answer:
-    return _in_worker(spec, lambda p: p.find(request, key, sent_us))
+def _find_task(spec: WorkerSpec, shipped: Shipped, key: str, sent_us: int) -> Answer:
+    with _unpacked(shipped) as request:
+        return _in_worker(spec, lambda p: p.find(request, key, sent_us))
 
 
 def _check_task(spec: WorkerSpec, job: Job) -> Answer:
@@ -256,6 +346,31 @@ def _check_task(spec: WorkerSpec, job: Job) -> Answer:
 
 def _cancel_task(spec: WorkerSpec, job: Job) -> Answer:
     return _in_worker(spec, lambda p: p.cancel(job))
+
+
+@contextmanager
+def _unpacked(shipped: Shipped) -> Iterator[Request]:
+    """The request naming copies of its input files in a folder of this worker's."""
+    request = shipped.request
+    if not shipped.files:
+        yield request
+        return
+    with tempfile.TemporaryDirectory(prefix="recoil-inputs-") as folder:
+        moved: dict[str, str] = {}
+        for i, file in enumerate(shipped.files):
+            # A folder each keeps the file's own name: a provider may go by its suffix.
+            copy = Path(folder, str(i), Path(file.path).name)
+            copy.parent.mkdir()
+            copy.write_bytes(file.data)
+            moved[file.path] = str(copy)
+        changes: dict[str, Any] = {}
+        for name in request.input_fields:
+            value = getattr(request, name)
+            if isinstance(value, str):
+                changes[name] = moved[value]
+            elif isinstance(value, tuple):
+                changes[name] = tuple(moved[item] for item in value)
+        yield dataclasses.replace(request, **changes)
 
 
 def _in_worker(spec: WorkerSpec, call: Callable[[Provider], Awaitable[T]]) -> Answer:

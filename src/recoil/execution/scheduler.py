@@ -11,6 +11,12 @@ Slots are released by a done-callback on the step's task, so they come back
 on every path: success, error, timeout, cancellation, even a task cancelled
 before it ran.
 
+A step may also wait behind a gate (``Unit.gates``) for something outside
+the run, until :meth:`Scheduler.open` opens it (from a hook, or from work
+the run was told of with :meth:`Scheduler.outside`). The run waits for its
+gates only while something is under way that could open them: once nothing
+is, the steps behind closed gates are left pending, for a later run.
+
 Transient failures are retried after a delay (:mod:`.retries`); each attempt
 is its own receipt. Permanent failures fail the step and skip its dependents
 (cascade). With a budget, a step that would take the spend over it is not
@@ -96,6 +102,7 @@ class Scheduler:
         )
         self._retries = Retries(self.retry, self._gates, self._admission.queue)
         self._drain = Drain(self.dispatcher, self._tasks, self._preparer.pending)
+        self._outside: set[asyncio.Future[Any]] = set()
         self._stopping = False
         self._hook_error: Exception | None = None
 
@@ -114,6 +121,33 @@ class Scheduler:
     def running(self) -> bool:
         """True while :meth:`run` runs."""
         return self._running
+
+    def open(self, unit: Unit, step_id: str) -> None:
+        """Open ``unit``'s gate of ``step_id`` (``Unit.gates``), during :meth:`run`.
+
+        Its step starts once its dependencies have succeeded too. Opening a gate
+        that is open already, or whose step is no longer pending, does nothing.
+        """
+        if not self._running:
+            raise StateError("a gate opens while its run runs; start the run first")
+        node = self._graph.open(unit, step_id)
+        if node is not None and not self._stopping:
+            self._make_ready(node)
+        self._wake.set()
+
+    def outside(self, work: asyncio.Future[Any]) -> None:
+        """Count ``work``, done outside the run, as under way until it ends.
+
+        For work that may open a gate: the run does not end while it goes on.
+        """
+        if work.done():
+            return
+        self._outside.add(work)
+        work.add_done_callback(self._outside_done)
+
+    def _outside_done(self, work: asyncio.Future[Any]) -> None:
+        self._outside.discard(work)
+        self._wake.set()
 
     @property
     def in_flight(self) -> int:
@@ -147,9 +181,10 @@ class Scheduler:
         started = time.perf_counter()
         try:
             self._graph = Graph(units, self.report)
-            self._start_takes()
-            # Prepared as slots come free, so the first calls start at once.
+            # Prepared as slots come free, so the first calls start at once. Listed
+            # before any hook runs: a gate a hook opens readies its step itself.
             self._backlog.extend(self._graph.startable())
+            self._start_takes()
             await self._loop()
             await self._drain.drain(grace_s)
         except asyncio.CancelledError:
@@ -204,6 +239,7 @@ class Scheduler:
         """Whether anything is under way or may still start."""
         return bool(
             self._tasks
+            or self._outside
             or self._logging
             or self._retries.waiting
             or self._preparer.pending

@@ -16,6 +16,16 @@ class Unit:
     workflow: Workflow
     context: DispatchContext
     take: Take | None = None
+    priority: int = 0
+    """How much of the run waits on this unit (e.g. its steps and those of other
+    units that start from its outputs). When any unit has one, ready steps start
+    by priority, then by the steps still to follow them in their unit, then in
+    run order; so long paths through the run start early. Without, in run order."""
+    gates: frozenset[str] = frozenset()
+    """Steps that also wait for something outside the run: each is ready once its
+    dependencies have succeeded and ``Scheduler.open`` has opened its gate. A gate
+    still closed when nothing else is under way stays closed: its step (and what
+    depends on it) is left pending, for a later run."""
 
 
 @dataclass(slots=True, kw_only=True)

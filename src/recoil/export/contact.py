@@ -1,8 +1,14 @@
-"""The contact sheet: every beat's takes side by side, as a static HTML page and a PNG grid.
+"""The contact sheet: every beat's takes side by side, as a static HTML page and PNG pages.
 
 One row per beat (scene order), one cell per take (take order) with a
 thumbnail, the take id, its run and review status, its score and its cost; the
 primary take is outlined and labelled ``PRIMARY``.
+
+The PNG grid is paged, ``ROWS_PER_PAGE`` beats a page: ``contact.png``, then
+``contact-2.png``, ``contact-3.png``... (:mod:`recoil.export.pages`); the HTML page links
+every PNG page. The sheet is written a page at a time, so its memory does not
+grow with the number of beats, and a page whose beats and thumbnails are as
+they were (its key, kept in the PNG, says) is not drawn again.
 
 The thumbnail is the take's keyframe, else the first frame of its video, else
 a grey ``no media`` tile. In ``contact.html`` a keyframe is linked relatively
@@ -14,12 +20,18 @@ deterministic (no timestamps) and written atomically.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from recoil.export.edit import BeatCut, Edit, TakeMedia
+from recoil.export.pages import HTML_NAME, ROWS_PER_PAGE, page_names
 from recoil.export.sheet import (
     BACKGROUND,
     CHOSEN,
@@ -34,13 +46,15 @@ from recoil.export.sheet import (
     first_frame,
     fit,
     link,
+    open_atomic,
     png_bytes,
     read_image,
     write_atomic,
 )
 
-HTML_NAME = "contact.html"
-PNG_NAME = "contact.png"
+_LATER_PAGE = re.compile(r"contact-([0-9]+)\.png")
+_PAGE_KEY = "recoil-page-sha256"
+_LAYOUT = 1  # bumped when the drawing changes, so that pages drawn before are drawn again
 
 _THUMB_WIDTH = 192
 _LABEL_WIDTH = 170
@@ -58,28 +72,120 @@ class _Cell:
     thumbnail: Image.Image | None
 
 
-def write_contact_sheet(edit: Edit, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``contact.html`` and ``contact.png`` into ``out_dir``; return both paths.
+def write_contact_sheet(edit: Edit, out_dir: Path) -> tuple[Path, ...]:
+    """Write ``contact.html`` and the PNG pages into ``out_dir``; return the page, then the PNGs.
 
-    Raises :class:`~recoil.errors.StoreError` when a keyframe or video exists
-    but cannot be read.
+    PNG pages of an earlier, longer sheet are removed. Raises
+    :class:`~recoil.errors.StoreError` when a keyframe or video exists but
+    cannot be read.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     size = _thumb_size(edit)
-    rows = [(beat, [_cell(beat, take, size) for take in beat.takes]) for beat in edit.beats]
-    html_path = write_atomic(out_dir / HTML_NAME, _html(edit, rows, out_dir).encode("utf-8"))
-    png_path = write_atomic(out_dir / PNG_NAME, png_bytes(_grid(edit, rows, size)))
-    return html_path, png_path
+    names = page_names(len(edit.beats))
+    pngs: list[Path] = []
+    with open_atomic(out_dir / HTML_NAME) as page:
+        _write(page, _html_head(edit, names))
+        for number, name in enumerate(names):
+            beats = edit.beats[number * ROWS_PER_PAGE : (number + 1) * ROWS_PER_PAGE]
+            heading = _page_title(edit, number, len(names))
+            key = _page_key(edit, beats, heading)
+            png = out_dir / name
+            redraw = not _drawn(png, key)
+            rows = [
+                (beat, [_cell(beat, take, size, redraw) for take in beat.takes]) for beat in beats
+            ]
+            _write(page, "".join(_html_row(beat, cells, out_dir) for beat, cells in rows))
+            if redraw:
+                write_atomic(png, png_bytes(_grid(edit, rows, size, heading), {_PAGE_KEY: key}))
+            pngs.append(png)
+        _write(page, _HTML_TAIL)
+    _remove_later_pages(out_dir, len(names))
+    return (out_dir / HTML_NAME, *pngs)
+
+
+def _write(handle: BinaryIO, text: str) -> None:
+    handle.write(text.encode("utf-8"))
+
+
+def _page_title(edit: Edit, number: int, pages: int) -> str:
+    return edit.title if pages == 1 else f"{edit.title} - page {number + 1} of {pages}"
+
+
+def _page_key(edit: Edit, beats: Sequence[BeatCut], heading: str) -> str:
+    """The sha256 of all a PNG page shows: its beats, the files of their thumbnails, its layout."""
+    files = sorted(
+        {
+            str(path)
+            for beat in beats
+            for take in beat.takes
+            for path in (take.keyframe, take.video)
+            if path is not None
+        }
+    )
+    # Artifacts are named by their content: a file's name says what it shows, wherever the
+    # project folder is (the key is in the page, whose bytes must not depend on that).
+    shown = []
+    for beat in beats:
+        text = repr(beat)
+        for name in files:
+            text = text.replace(name, _content_name(Path(name)))
+        shown.append(text)
+    decides = {
+        "layout": _LAYOUT,
+        "heading": heading,
+        "columns": _columns(edit),
+        "size": _thumb_size(edit),
+        "beats": shown,
+        "files": [[_content_name(Path(name)), Path(name).is_file()] for name in files],
+    }
+    return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()
+
+
+def _content_name(path: Path) -> str:
+    """A content-addressed artifact's name; any other file's path, size and time."""
+    if len(path.stem) == 64 and all(c in "0123456789abcdef" for c in path.stem):
+        return path.name
+    try:
+        info = path.stat()
+    except OSError:
+        return str(path)
+    return f"{path}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _drawn(png: Path, key: str) -> bool:
+    """Whether ``png`` is already the page of ``key`` (its key is kept in a PNG text chunk)."""
+    try:
+        with Image.open(png) as image:
+            # ``info`` holds the text chunks before the pixels, where the key is written;
+            # ``text`` would decode the whole page to look for more.
+            return bool(image.info.get(_PAGE_KEY) == key)
+    except (OSError, UnidentifiedImageError):
+        return False
+
+
+def _remove_later_pages(out_dir: Path, pages: int) -> None:
+    for entry in out_dir.glob("contact-*.png"):
+        match = _LATER_PAGE.fullmatch(entry.name)
+        if match is not None and int(match.group(1)) > pages:
+            entry.unlink(missing_ok=True)
+
+
+def _columns(edit: Edit) -> int:
+    """Every page as wide as the widest beat of the edit, so that the pages line up."""
+    return max((len(beat.takes) for beat in edit.beats), default=0) or 1
 
 
 def _thumb_size(edit: Edit) -> tuple[int, int]:
     return _THUMB_WIDTH, max(2, round(_THUMB_WIDTH * edit.height / edit.width))
 
 
-def _cell(beat: BeatCut, take: TakeMedia, size: tuple[int, int]) -> _Cell:
+def _cell(beat: BeatCut, take: TakeMedia, size: tuple[int, int], drawn: bool) -> _Cell:
+    """The take's cell; its thumbnail only where a page is ``drawn`` or the HTML embeds it."""
     primary = beat.primary is not None and beat.primary.take_id == take.take_id
-    return _Cell(take=take, primary=primary, thumbnail=_thumbnail(take, size))
+    linked = take.keyframe is not None and take.keyframe.is_file()
+    thumbnail = _thumbnail(take, size) if drawn or not linked else None
+    return _Cell(take=take, primary=primary, thumbnail=thumbnail)
 
 
 def _thumbnail(take: TakeMedia, size: tuple[int, int]) -> Image.Image | None:
@@ -113,13 +219,17 @@ td img, .nomedia { display: block; width: 192px; background: #3c3c42; }
 .take { font-weight: bold; }
 ul.notes { margin: 4px 0 0; padding-left: 16px; font-size: 12px; }
 .links a { color: #7fb3ff; margin-right: 6px; font-size: 12px; }
+.pages a { color: #7fb3ff; margin-right: 6px; }
 """
 
 
-def _html(edit: Edit, rows: list[tuple[BeatCut, list[_Cell]]], out_dir: Path) -> str:
+def _html_head(edit: Edit, pages: Sequence[str]) -> str:
     e = escape
-    takes = sum(len(cells) for _, cells in rows)
-    cost = sum(cell.take.cost for _, cells in rows for cell in cells)
+    takes = sum(len(beat.takes) for beat in edit.beats)
+    cost = sum(take.cost for beat in edit.beats for take in beat.takes)
+    links = " ".join(
+        f'<a href="{e(name)}">{number}</a>' for number, name in enumerate(pages, start=1)
+    )
     parts = [
         "<!doctype html>",
         '<html lang="en">',
@@ -128,17 +238,23 @@ def _html(edit: Edit, rows: list[tuple[BeatCut, list[_Cell]]], out_dir: Path) ->
         f"<style>{_STYLE}</style></head>",
         "<body>",
         f"<h1>{e(edit.title)}</h1>",
-        f'<p class="summary">{len(rows)} beats, {takes} takes, {e(_number(edit.fps))} fps, '
+        f'<p class="summary">{len(edit.beats)} beats, {takes} takes, {e(_number(edit.fps))} fps, '
         f"{edit.width}x{edit.height}, total cost {_cost(cost)}</p>",
+        f'<p class="pages">PNG pages: {links}</p>',
         "<table>",
+        "",
     ]
-    for beat, cells in rows:
-        parts.append(f'<tr id="{e(beat.scene_id)}--{e(beat.beat_id)}">')
-        parts.append(_beat_header(beat))
-        parts.extend(_take_cell(cell, out_dir) for cell in cells)
-        parts.append("</tr>")
-    parts += ["</table>", "</body>", "</html>", ""]
     return "\n".join(parts)
+
+
+_HTML_TAIL = "</table>\n</body>\n</html>\n"
+
+
+def _html_row(beat: BeatCut, cells: list[_Cell], out_dir: Path) -> str:
+    parts = [f'<tr id="{escape(beat.scene_id)}--{escape(beat.beat_id)}">', _beat_header(beat)]
+    parts.extend(_take_cell(cell, out_dir) for cell in cells)
+    parts.append("</tr>")
+    return "\n".join(parts) + "\n"
 
 
 def _beat_header(beat: BeatCut) -> str:
@@ -230,10 +346,10 @@ def _cost(cost: float) -> str:
 
 
 def _grid(
-    edit: Edit, rows: list[tuple[BeatCut, list[_Cell]]], size: tuple[int, int]
+    edit: Edit, rows: list[tuple[BeatCut, list[_Cell]]], size: tuple[int, int], heading: str
 ) -> Image.Image:
     thumb_w, thumb_h = size
-    columns = max((len(cells) for _, cells in rows), default=0) or 1
+    columns = _columns(edit)
     cell_w = thumb_w + _PAD
     row_h = thumb_h + _TEXT_LINES * LINE_HEIGHT + 2 * _PAD
     width = _PAD + _LABEL_WIDTH + columns * cell_w + _PAD
@@ -242,7 +358,7 @@ def _grid(
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=12)
     title = ImageFont.load_default(size=18)
-    draw.text((_PAD, _PAD), fit(draw, edit.title, width - 2 * _PAD, title), font=title, fill=TEXT)
+    draw.text((_PAD, _PAD), fit(draw, heading, width - 2 * _PAD, title), font=title, fill=TEXT)
     for row, (beat, cells) in enumerate(rows):
         top = _HEADER + row * row_h + _PAD
         label = [

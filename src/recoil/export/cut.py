@@ -1,17 +1,17 @@
 """The cut: every beat's primary take, in scene order, in one H.264/AAC MP4.
 
 Each beat lasts exactly ``round(duration_s * fps)`` frames of the edit, whatever
-its take's length: a source is sampled by time (so a 30 fps take plays at the
-right speed in a 24 fps cut), a short take holds its last frame and a long one
-is cut. A take of another aspect ratio is letterboxed (or pillarboxed) on
-black; pixels are taken as square. A beat with no primary take, or whose video
-file is gone, becomes black frames with a ``MISSING: <beat id>`` caption so the
-cut keeps its length and the hole is plain to see.
+its take's length. The picture is made of per-beat segments
+(:mod:`recoil.export.segment`: how a take is sampled, fitted and, when it is
+missing, shown as a captioned hole) and the sound of one continuous AAC track
+(:mod:`recoil.export.soundtrack`); both are cached by what decides their bytes
+and encoded in parallel (:mod:`recoil.export.pool`), so after a change to one
+beat only its segment (and the track, if its sound changed) is encoded again.
+This module joins them without re-encoding: it copies their packets into the
+cut, the video's renumbered onto the cut's frame grid, interleaved beat by beat.
 
-Audio is stereo AAC at the edit's sample rate. Each beat's primary take WAV is
-resampled and placed at the beat's first frame, padded with silence or trimmed
-to the beat; beat boundaries are computed on the frame grid, so the audio track
-is exactly as long as the video (plus the AAC encoder's last-frame padding).
+Memory does not grow with the number of beats: the cut is streamed segment by
+segment, and each encoder holds one segment.
 
 Output is deterministic: encoder settings and thread counts are fixed and no
 wall-clock time is written into the container, so the same edit gives the
@@ -20,38 +20,21 @@ same bytes. The file appears atomically (temporary file, then ``os.replace``).
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import os
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
-from av.video.frame import PictureType
-from numpy.typing import NDArray
-from PIL import Image, ImageDraw, ImageFont
 
 from recoil.errors import StoreError, ValidationError
-from recoil.export.edit import BeatCut, Edit, TakeMedia
-from recoil.media.h264 import CODEC, PIXEL_FORMAT, x264_options
-
-# x264's output depends on its thread count; the default ("auto") follows the
-# machine's CPU count, so pin it to get the same bytes everywhere.
-_X264_THREADS = 4
-# Scaling is cheap at cut sizes; one thread keeps the work split, and so the output, fixed.
-_SCALE_THREADS = 1
-_AUDIO_LAYOUT = "stereo"
-_AUDIO_CHANNELS = 2
-_AAC_FRAME_SAMPLES = 1024
-_CAPTION_COLOR = (235, 235, 235)
-_SUBTITLE_COLOR = (150, 150, 150)
-
-Samples = NDArray[np.float32]
+from recoil.export.edit import Edit
+from recoil.export.pool import encode_all
+from recoil.export.segment import SEGMENT_SUFFIX, plan_segments
+from recoil.export.soundtrack import SOUNDTRACK_SUFFIX, plan_soundtrack
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +47,10 @@ class CutReport:
     beats: int
     missing: tuple[str, ...]
     """Ids of the beats shown as black ``MISSING`` frames."""
+    encoded: tuple[str, ...] = ()
+    """Ids of the beats whose segment this call encoded; the others' came from the cache."""
+    encoded_audio: bool = False
+    """Whether this call encoded the audio track (else it came from the cache)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
@@ -73,11 +60,20 @@ class CutReport:
             "frames": self.frames,
             "beats": self.beats,
             "missing": list(self.missing),
+            "encoded": list(self.encoded),
+            "encoded_audio": self.encoded_audio,
         }
 
 
-def write_cut(edit: Edit, out: Path) -> CutReport:
+def write_cut(
+    edit: Edit, out: Path, *, segments: Path | None = None, workers: int | None = None
+) -> CutReport:
     """Render ``edit`` into one MP4 at ``out`` and say what went in.
+
+    ``segments`` is the folder that caches the segments and the audio track
+    between calls (without it, they live in a temporary folder for this call
+    only); once the cut is written, the folder keeps only this cut's pieces.
+    ``workers`` caps the encoding processes (default: one per core).
 
     Raises :class:`~recoil.errors.ValidationError` for an edit without beats and
     :class:`~recoil.errors.StoreError` for a take video that exists but cannot be
@@ -87,240 +83,172 @@ def write_cut(edit: Edit, out: Path) -> CutReport:
         raise ValidationError(f"edit {edit.title!r} has no beats; add at least one to cut it")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        missing = _render(edit, tmp)
-        tmp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with tempfile.TemporaryDirectory(prefix="recoil-segments-") as scratch:
+        folder = Path(scratch) if segments is None else Path(segments)
+        plan = plan_segments(edit, folder)
+        track = plan_soundtrack(edit, folder)
+        # The track first: it is the longest job, so a worker starts it at once.
+        made = encode_all([track, *plan.jobs], workers)
+        pieces = [job.path for job in plan.jobs]
+        _write_atomic(edit, pieces, track.path, out)
+        if segments is not None:
+            _keep_only(folder, {*pieces, track.path})
     frames = edit.frames
     return CutReport(
         path=out,
         duration_s=float(frames / edit.rate),
         frames=frames,
         beats=len(edit.beats),
-        missing=missing,
+        missing=plan.missing,
+        encoded=tuple(
+            beat.beat_id
+            for beat, job in zip(edit.beats, plan.jobs, strict=True)
+            if job.path in made
+        ),
+        encoded_audio=track.path in made,
     )
 
 
-def _render(edit: Edit, path: Path) -> tuple[str, ...]:
-    missing: list[str] = []
-    rate = edit.rate
-    with _CutWriter(edit, path) as writer:
-        frame_start = 0
-        for beat in edit.beats:
-            frames = edit.beat_frames(beat)
-            frame_end = frame_start + frames
-            take = beat.primary
-            video = None if take is None else take.video
-            if video is not None and video.is_file():
-                for frame in _sampled_frames(video, frames, rate, edit.width, edit.height):
-                    writer.video(frame)
-            else:
-                missing.append(beat.beat_id)
-                hole = _missing_frame(beat, edit.width, edit.height)
-                for _ in range(frames):
-                    writer.video(hole)
-            first = _sample_at(frame_start, rate, edit.sample_rate)
-            last = _sample_at(frame_end, rate, edit.sample_rate)
-            writer.audio(_beat_audio(take, edit.sample_rate, last - first))
-            frame_start = frame_end
-    return tuple(missing)
+def join_segments(edit: Edit, segments: Sequence[Path], soundtrack: Path, out: Path) -> None:
+    """Write the cut of ``edit`` at ``out`` from its picture's ``segments`` and its track.
 
-
-def _sample_at(frame: int, rate: Fraction, sample_rate: int) -> int:
-    return round(Fraction(frame) / rate * sample_rate)
-
-
-class _CutWriter:
-    """An open MP4 with one H.264 and one AAC stream, fed in presentation order."""
-
-    def __init__(self, edit: Edit, path: Path) -> None:
-        self._rate = edit.rate
-        self._sample_rate = edit.sample_rate
-        self._container: Any = av.open(
-            str(path), "w", format="mp4", options={"movflags": "+faststart"}
+    The segments must cover the edit's frames in order (one per beat, or any
+    grouping of consecutive beats) and share one encoder configuration.
+    """
+    with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+        joiner = _Joiner(container, edit.rate, segments[0])
+        delay = max(joiner.check(segment) for segment in segments)
+        with _open(soundtrack) as track:
+            audio = joiner.audio_from(track)
+            for segment in segments:
+                joiner.copy(segment, delay)
+                joiner.audio_until(audio)
+            joiner.audio_until(audio, everything=True)
+    if joiner.frames != edit.frames:
+        raise StoreError(
+            f"the segments of {out} hold {joiner.frames} frames, the edit {edit.frames}; "
+            f"delete the segment cache and export again"
         )
-        video = self._container.add_stream(CODEC, rate=self._rate)
-        video.width = edit.width
-        video.height = edit.height
-        video.pix_fmt = PIXEL_FORMAT
-        video.options = dict(x264_options())
-        video.codec_context.thread_count = _X264_THREADS
-        self._video = video
-        self._audio = self._container.add_stream("aac", rate=edit.sample_rate, layout=_AUDIO_LAYOUT)
-        self._frames = 0
-        self._samples = 0
-        self._pending: Samples = np.zeros((_AUDIO_CHANNELS, 0), dtype=np.float32)
-
-    def __enter__(self) -> _CutWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            if exc_type is None:
-                self._finish()
-        finally:
-            self._container.close()
-
-    def video(self, frame: av.VideoFrame) -> None:
-        """Append one frame (yuv420p, edit size); the same frame object may repeat."""
-        # A decoded source frame carries its own I/P/B type, which libx264 would obey; the cut
-        # picks its own frame types.
-        frame.pict_type = PictureType.NONE
-        frame.pts = self._frames
-        frame.time_base = 1 / self._rate
-        self._frames += 1
-        self._container.mux(self._video.encode(frame))
-
-    def audio(self, samples: Samples) -> None:
-        """Append planar float samples, shape (channels, n)."""
-        self._pending = np.concatenate((self._pending, samples), axis=1)
-        while self._pending.shape[1] >= _AAC_FRAME_SAMPLES:
-            self._encode_audio(self._pending[:, :_AAC_FRAME_SAMPLES])
-            self._pending = self._pending[:, _AAC_FRAME_SAMPLES:]
-
-    def _encode_audio(self, samples: Samples) -> None:
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples), format="fltp", layout=_AUDIO_LAYOUT
-        )
-        frame.sample_rate = self._sample_rate
-        frame.pts = self._samples
-        frame.time_base = Fraction(1, self._sample_rate)
-        self._samples += samples.shape[1]
-        self._container.mux(self._audio.encode(frame))
-
-    def _finish(self) -> None:
-        if self._pending.shape[1]:
-            self._encode_audio(self._pending)
-        self._container.mux(self._video.encode(None))
-        self._container.mux(self._audio.encode(None))
 
 
-def _sampled_frames(
-    video: Path, count: int, rate: Fraction, width: int, height: int
-) -> Iterator[av.VideoFrame]:
-    """``count`` frames of ``video`` at ``rate``: the source frame showing at each tick."""
+def _write_atomic(edit: Edit, segments: Sequence[Path], soundtrack: Path, out: Path) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
-        with av.open(str(video)) as source:
-            if not source.streams.video:
+        join_segments(edit, segments, soundtrack, tmp)
+        tmp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _keep_only(folder: Path, keep: set[Path]) -> None:
+    """Remove the pieces of earlier cuts, and temp files of a killed encoder."""
+    for entry in folder.iterdir():
+        stale = entry.name.endswith((SEGMENT_SUFFIX, SOUNDTRACK_SUFFIX, ".tmp"))
+        if stale and entry.is_file() and entry not in keep:
+            entry.unlink(missing_ok=True)
+
+
+def _open(path: Path) -> Any:
+    try:
+        return av.open(str(path))
+    except av.FFmpegError as error:
+        raise _bad_piece(path, error) from error
+
+
+class _Joiner:
+    """Copies H.264 packets from segments and AAC packets from the track into one MP4."""
+
+    def __init__(self, container: Any, rate: Fraction, template: Path) -> None:
+        self._container = container
+        self._rate = rate
+        with _open(template) as first:
+            try:
+                source = first.streams.video[0]
+            except IndexError as error:
+                raise _bad_piece(template, "it has no video") from error
+            self._params = _codec_params(source)
+            self._video = container.add_stream_from_template(source)
+        self._audio: Any = None
+        self.frames = 0
+        self._next: Any = None
+
+    def check(self, segment: Path) -> int:
+        """Refuse a segment encoded otherwise than the first; return its decoding delay.
+
+        The delay is how many frames its first packet is decoded before it is
+        shown (B-frames); a segment too short for B-frames has none.
+        """
+        with _open(segment) as container:
+            if not container.streams.video or _codec_params(container.streams.video[0]) != (
+                self._params
+            ):
                 raise StoreError(
-                    f"take video {video} has no video stream; re-render the take or choose "
-                    f"another primary"
+                    f"segment {segment} was encoded with other codec parameters than the "
+                    f"cut's; delete the segment cache and export again"
                 )
-            stream = source.streams.video[0]
-            stream.thread_type = "AUTO"
-            # Closed before the container, so no decoder outlives its file.
-            with contextlib.closing(_timed(source.decode(stream), stream.time_base)) as decoded:
-                first = next(decoded, None)
-                if first is None:
-                    raise StoreError(
-                        f"take video {video} has no frames; re-render the take or choose "
-                        f"another primary"
-                    )
-                yield from _resample(first, decoded, count, rate, (width, height))
-    except av.FFmpegError as error:
-        raise StoreError(
-            f"cannot decode take video {video}: {error}; re-render the take or choose "
-            f"another primary"
-        ) from error
+            for packet in container.demux(video=0):
+                if packet.dts is not None and packet.pts is not None:
+                    return max(0, self._ticks(packet.pts - packet.dts, packet.time_base))
+        raise _bad_piece(segment, "it holds no frames")
+
+    def copy(self, segment: Path, delay: int) -> None:
+        """Append the segment's packets, shown from the cut's next frame.
+
+        Decoding times are renumbered on one grid, ``delay`` frames ahead of
+        the first shown frame, so they rise across joins whatever each
+        segment's own delay.
+        """
+        start = self.frames
+        decoded = 0
+        with _open(segment) as container:
+            for packet in container.demux(video=0):
+                if packet.pts is None or packet.size == 0:
+                    continue  # the demuxer's empty end-of-stream packet
+                shown = self._ticks(packet.pts, packet.time_base)
+                packet.stream = self._video
+                packet.time_base = 1 / self._rate
+                packet.pts = start + shown
+                packet.dts = start + decoded - delay
+                packet.duration = 1
+                decoded += 1
+                self._container.mux(packet)
+        self.frames = start + decoded
+
+    def audio_from(self, track: Any) -> Iterator[Any]:
+        """The track's packets, its stream added to the cut."""
+        if not track.streams.audio:
+            raise _bad_piece(Path(track.name), "it has no audio")
+        source = track.streams.audio[0]
+        self._audio = self._container.add_stream_from_template(source)
+        return (packet for packet in track.demux(source) if packet.size)
+
+    def audio_until(self, packets: Iterator[Any], *, everything: bool = False) -> None:
+        """Copy the track's packets that start before the frames copied so far end."""
+        end = Fraction(self.frames) / self._rate
+        while True:
+            if self._next is None:
+                self._next = next(packets, None)
+            packet = self._next
+            if packet is None or (not everything and packet.pts * packet.time_base >= end):
+                return
+            packet.stream = self._audio
+            self._container.mux(packet)
+            self._next = None
+
+    def _ticks(self, pts: int, time_base: Fraction | None) -> int:
+        return round(pts * (time_base or Fraction(1)) * self._rate)
 
 
-def _resample(
-    first: tuple[Fraction, av.VideoFrame],
-    rest: Iterator[tuple[Fraction, av.VideoFrame]],
-    count: int,
-    rate: Fraction,
-    size: tuple[int, int],
-) -> Iterator[av.VideoFrame]:
-    """For each of ``count`` ticks at ``rate``, the latest frame shown by then, fitted."""
-    shown, upcoming = first, next(rest, None)
-    current = _fit(shown[1], *size)
-    for index in range(count):
-        tick = Fraction(index) / rate
-        if upcoming is not None and upcoming[0] <= tick:
-            while upcoming is not None and upcoming[0] <= tick:
-                shown, upcoming = upcoming, next(rest, None)
-            current = _fit(shown[1], *size)
-        yield current
+def _codec_params(stream: Any) -> tuple[object, ...]:
+    context = stream.codec_context
+    return (context.name, context.width, context.height, context.format.name, context.extradata)
 
 
-def _timed(
-    frames: Iterator[av.VideoFrame], time_base: Fraction | None
-) -> Generator[tuple[Fraction, av.VideoFrame]]:
-    """Frames with their time from the first frame, in seconds."""
-    base = time_base or Fraction(1, 1)
-    origin: int | None = None
-    for position, frame in enumerate(frames):
-        pts = frame.pts if frame.pts is not None else position
-        if origin is None:
-            origin = pts
-        yield Fraction(pts - origin) * base, frame
-
-
-def _fit(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
-    """``frame`` scaled into width x height, centred on black where the aspect differs."""
-    scale = min(width / frame.width, height / frame.height)
-    fit_w = min(width, max(1, round(frame.width * scale)))
-    fit_h = min(height, max(1, round(frame.height * scale)))
-    if (fit_w, fit_h) == (width, height):
-        return frame.reformat(width=width, height=height, format="yuv420p", threads=_SCALE_THREADS)
-    canvas = np.zeros((height, width, 3), dtype=np.uint8)
-    left, top = (width - fit_w) // 2, (height - fit_h) // 2
-    scaled = frame.reformat(
-        width=fit_w, height=fit_h, format="rgb24", threads=_SCALE_THREADS
-    ).to_ndarray()
-    canvas[top : top + fit_h, left : left + fit_w] = scaled
-    return av.VideoFrame.from_ndarray(canvas, format="rgb24").reformat(
-        format="yuv420p", threads=_SCALE_THREADS
+def _bad_piece(path: Path, why: object) -> StoreError:
+    return StoreError(
+        f"cannot read {path} of the cut: {why}; delete the segment cache and export again"
     )
-
-
-def _missing_frame(beat: BeatCut, width: int, height: int) -> av.VideoFrame:
-    """Black with ``MISSING: <beat id>`` and the beat's scene and title below."""
-    image = Image.new("RGB", (width, height))
-    draw = ImageDraw.Draw(image)
-    big = ImageFont.load_default(size=max(8, height // 12))
-    small = ImageFont.load_default(size=max(6, height // 24))
-    lines = [(f"MISSING: {beat.beat_id}", big, _CAPTION_COLOR)]
-    subtitle = " - ".join(part for part in (beat.scene_id, beat.title) if part)
-    if subtitle:
-        lines.append((subtitle, small, _SUBTITLE_COLOR))
-    y = height / 2 - (len(lines) - 1) * height / 24
-    for text, font, color in lines:
-        draw.text((width / 2, y), text, font=font, fill=color, anchor="mm")
-        y += height / 10
-    return av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24").reformat(
-        format="yuv420p", threads=_SCALE_THREADS
-    )
-
-
-def _beat_audio(take: TakeMedia | None, sample_rate: int, count: int) -> Samples:
-    """``count`` stereo samples: the take's audio from its start, then silence."""
-    buffer: Samples = np.zeros((_AUDIO_CHANNELS, count), dtype=np.float32)
-    audio = None if take is None else take.audio
-    if audio is None or not audio.is_file():
-        return buffer
-    resampler = av.AudioResampler(format="fltp", layout=_AUDIO_LAYOUT, rate=sample_rate)
-    filled = 0
-    try:
-        with av.open(str(audio)) as source:
-            if not source.streams.audio:
-                raise StoreError(f"take audio {audio} has no audio stream; re-render the take")
-            for frame in itertools.chain(source.decode(audio=0), (None,)):
-                for chunk in resampler.resample(frame):
-                    data = chunk.to_ndarray()
-                    take_n = min(data.shape[1], count - filled)
-                    buffer[:, filled : filled + take_n] = data[:, :take_n]
-                    filled += take_n
-                if filled >= count:
-                    break
-    except av.FFmpegError as error:
-        raise StoreError(
-            f"cannot decode take audio {audio}: {error}; re-render the take"
-        ) from error
-    return buffer

@@ -5,12 +5,14 @@ workflow's clip an animated image, while the cut, the timeline and every
 editor want H.264. Frames are decoded with Pillow (FFmpeg reads no animated
 WebP) and encoded with PyAV at the settings of :mod:`recoil.media.h264`, so the
 same file always gives the same bytes. H.264 in yuv420p needs even sides: an
-odd last row or column is dropped.
+odd last row or column is dropped. :func:`pictures_to_mp4` encodes frames a
+provider made in memory (a diffusers clip) the same way.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,25 @@ def animated_to_mp4(data: bytes, *, fps: float | None = None) -> bytes:
             retryable=False,
             error_type="invalid_output",
         ) from None
+    return out.getvalue()
+
+
+def pictures_to_mp4(pictures: Iterable[PILImage], *, fps: float) -> bytes:
+    """RGB ``pictures`` (all of one size) as an H.264 MP4 at ``fps``, at the same settings.
+
+    Raises a permanent :class:`ProviderError` when there are no pictures.
+    """
+    out = io.BytesIO()
+    with _H264(out) as encoder:
+        for picture in pictures:
+            rgb = picture.convert("RGB")
+            if not encoder.started:
+                encoder.start(rgb.width, rgb.height, fps)
+            encoder.add(rgb)
+        if not encoder.started:
+            raise ProviderError(
+                "the clip has no frames", retryable=False, error_type="invalid_output"
+            )
     return out.getvalue()
 
 

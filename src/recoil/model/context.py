@@ -12,6 +12,7 @@ from typing import Any
 
 from recoil.errors import ValidationError
 from recoil.model.provider_config import ProviderConfig
+from recoil.model.signing import ContentSigning
 
 DEFAULT_PROVIDER = "previz"
 ARTIFACTS_DIR = "artifacts"
@@ -49,6 +50,8 @@ class DispatchContext:
     budget: float | None = None
     use_cache: bool = True
     embed_prompts: bool = True
+    signing: ContentSigning | None = None
+    """Sign stored PNG and MP4 outputs with Content Credentials; ``None`` signs nothing."""
 
     def __post_init__(self) -> None:
         self._check_paths()
@@ -102,6 +105,11 @@ class DispatchContext:
                 raise ValidationError(
                     f"DispatchContext.{flag} must be True or False, got {getattr(self, flag)!r}"
                 )
+        if self.signing is not None and not isinstance(self.signing, ContentSigning):
+            raise ValidationError(
+                "DispatchContext.signing must be a ContentSigning or None, "
+                f"got {type(self.signing).__name__}"
+            )
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
         ):

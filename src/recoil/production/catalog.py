@@ -26,6 +26,7 @@ from recoil.model.take import Beat, Take
 from recoil.production.folder import open_production, open_store
 from recoil.production.plan import plan_project
 from recoil.production.primaries import choose_project_primaries, score_lookup
+from recoil.production.staleness import STALE
 from recoil.records.artifacts import ArtifactStore
 from recoil.records.provenance import read_sidecar, sidecar_path
 from recoil.store.project_db import RECEIPTS_FILE
@@ -88,6 +89,8 @@ class TakeView:
     retake_of: str | None = None
     note: str | None = None
     """What the take was queued to change (a rejection's or a retake's note)."""
+    stale: str | None = None
+    """Why the take is stale (chained from a frame its source no longer uses), if it is."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,6 +321,7 @@ def _take_view(
         steps=steps,
         retake_of=_optional(meta.get("retake_of")),
         note=_optional(meta.get("note")),
+        stale=_optional(meta.get(STALE)),
     )
 
 

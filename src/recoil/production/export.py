@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from recoil.export.pages import HTML_NAME, page_names
 from recoil.model.take import Project
+from recoil.production.credentials import sign_cut
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project
 from recoil.production.primaries import (
@@ -42,6 +45,8 @@ class ExportResult:
     """Beats the cut shows as ``MISSING`` holes (no primary, or its file is gone)."""
     written: bool = True
     """False when the outputs were already those of this edit (nothing rewritten)."""
+    encoded: tuple[str, ...] = ()
+    """Beats whose cut segment this export encoded; the others' came from the segment cache."""
 
 
 def export_project(production: Production, project: Project, store: ProjectStore) -> ExportResult:
@@ -68,14 +73,18 @@ def export_project(production: Production, project: Project, store: ProjectStore
             if path is not None
         }
     )
+    signing = production.content_signing()
     state = {
         "edit": codec.encode(edit),
         "sources": _file_stamps(tuple(map(Path, sources))),
         "recoil": version("recoil"),  # a new release may write other bytes
+        # Turning Content Credentials on (or changing who signs) makes a new cut.
+        "signing": None if signing is None else [str(signing.certificate), signing.algorithm],
     }
     digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
     out = production.exports
-    outputs = (out / CUT_NAME, out / "cut.otio", out / "contact.html", out / "contact.png")
+    pages = tuple(out / name for name in page_names(len(edit.beats)))
+    outputs = (out / CUT_NAME, out / "cut.otio", out / HTML_NAME, *pages)
     mark = out / EDIT_MARK
     held = _read_mark(mark)
     stamps = _file_stamps(outputs)
@@ -86,18 +95,26 @@ def export_project(production: Production, project: Project, store: ProjectStore
     out.mkdir(parents=True, exist_ok=True)
     mark.unlink(missing_ok=True)  # a crash mid-export must not leave a mark that says done
     _sweep(out)
-    cut = write_cut(edit, out / CUT_NAME)
-    write_timeline(edit, out / "cut.otio")
-    write_contact_sheet(edit, out)
+    # The timeline and the sheet are written beside the cut: while the cut's encoders
+    # start or wait on each other, a core would otherwise sit idle.
+    with ThreadPoolExecutor(2, thread_name_prefix="recoil-export") as beside:
+        timeline = beside.submit(write_timeline, edit, out / "cut.otio")
+        sheet = beside.submit(write_contact_sheet, edit, out)
+        # The final cut file is complete once write_cut returns (written whole, then renamed).
+        cut = write_cut(edit, out / CUT_NAME, segments=production.segments)
+        if signing is not None:
+            sign_cut(out / CUT_NAME, edit, signing)
+        timeline.result()
+        sheet.result()
     stamp = {"edit": digest, "missing": list(cut.missing), "files": _file_stamps(outputs)}
     write_atomic(mark, json.dumps(stamp, sort_keys=True).encode())
-    return ExportResult(outputs=outputs, missing=cut.missing)
+    return ExportResult(outputs=outputs, missing=cut.missing, encoded=cut.encoded)
 
 
 def _sweep(out: Path) -> None:
     """Remove the temp files of an export that was killed (this process holds the project)."""
     for leftover in out.glob(".*"):
-        if leftover.name.startswith((".cut.", ".contact.")) and leftover.is_file():
+        if leftover.name.startswith((".cut.", ".contact")) and leftover.is_file():
             leftover.unlink(missing_ok=True)
 
 

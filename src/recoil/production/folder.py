@@ -12,6 +12,7 @@ from recoil.errors import ConfigError
 from recoil.model.context import ARTIFACTS_DIR, DispatchContext
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.receipt import Receipt
+from recoil.model.signing import ContentSigning
 from recoil.production.settings import Settings, load_credentials, load_settings
 from recoil.providers.registry import default_registry
 from recoil.records.artifacts import ArtifactStore
@@ -44,9 +45,32 @@ class Production:
         """Where frames extracted for keyframe chaining go."""
         return self.path / "frames"
 
+    @property
+    def segments(self) -> Path:
+        """Where the cut's per-beat segments are cached between exports."""
+        return self.path / "cache" / "segments"
+
     def provider_configs(self) -> dict[str, ProviderConfig]:
         """Each configured provider's options, prices and secrets."""
         return provider_configs(self.path, self.settings)
+
+    def content_signing(self) -> ContentSigning | None:
+        """Who signs this project's outputs and cut (``None``: nobody), checked now."""
+        return content_signing(self.path, self.settings)
+
+
+def content_signing(path: Path, settings: Settings) -> ContentSigning | None:
+    """The ``[signing]`` signer of the project in ``path``, checked by signing one pixel.
+
+    A certificate or key that cannot sign is a ``ConfigError`` now, before a
+    provider is paid for an output that could not be stored.
+    """
+    signing = settings.content_signing(path)
+    if signing is not None:
+        from recoil.media.credentials import check_signing
+
+        check_signing(signing)
+    return signing
 
 
 def provider_configs(path: Path, settings: Settings | None) -> dict[str, ProviderConfig]:
@@ -115,6 +139,7 @@ async def dispatch_in_project(path: Path, modality: str, payload: Mapping[str, A
         provider_config=provider_configs(path, settings),
         timeout_s=settings.run.timeout_s,
         embed_prompts=settings.project.embed_prompts,
+        signing=content_signing(path, settings),
     )
     with ProjectLock(path, command="recoil dispatch"):
         return await dispatch_async(modality, payload, context=context)

@@ -5,8 +5,10 @@ the keyframe), ``audio`` when there is dialogue, ``upscale`` when the project
 asks for it. Planning is idempotent: a beat keeps its takes, and gets new ones
 only while it has fewer than its ``takes`` for the *current* version of its
 fields (a fingerprint of its workflow). Editing a beat therefore queues fresh
-takes and keeps the old ones for comparison; nothing is deleted. A beat
-removed from the shot list is kept with ``removed: true``.
+takes and keeps the old ones for comparison; nothing is deleted. A stale take
+(chained from a frame its source no longer uses, :mod:`.staleness`) does not
+count either, so its beat gets a fresh take. A beat removed from the shot list
+is kept with ``removed: true``.
 
 A beat's ``params`` for a modality (the project's, the beat's over them) go
 into that step's payload: a name that is a field of the modality's request the
@@ -30,6 +32,7 @@ from typing import Any
 from recoil.model.requests import BUILTIN_REQUESTS
 from recoil.model.take import Beat, Project, Scene, Take, TakeStatus
 from recoil.model.workflow import STEP_REF, Workflow, WorkflowStep
+from recoil.production.staleness import is_stale
 from recoil.records.artifacts import recorded_path
 from recoil.shotlist import (
     BeatSpec,
@@ -221,7 +224,9 @@ def _update_beat(shotlist: ShotList, planned: PlannedBeat, beat: Beat, base: Pat
     )
     if not spec.enabled:
         return
-    current = [t for t in beat.takes if t.take_metadata.get("version") == version]
+    current = [
+        t for t in beat.takes if t.take_metadata.get("version") == version and not is_stale(t)
+    ]
     while len(current) < target:
         current.append(add_take(beat, template, version))
 
@@ -244,6 +249,7 @@ def runnable_takes(project: Project) -> list[tuple[Scene, Beat, Take]]:
             for take in beat.takes:
                 if take.status is TakeStatus.RUNNING:
                     take.status = TakeStatus.PENDING  # a run that died mid-take resumes it
-                if take.status is TakeStatus.PENDING:
+                # A stale take is kept as it is: its new take runs instead.
+                if take.status is TakeStatus.PENDING and not is_stale(take):
                     found.append((scene, beat, take))
     return found

@@ -3,15 +3,21 @@
 Primary choice per beat, in order: a take a person approved (the latest
 approval wins, as the review records in the receipt log say); otherwise the
 project's strategy over the succeeded takes a person has not sent back for a
-retake, preferring takes of the beat's current version. ``score`` picks the
-highest weighted aggregate (ties to the lower take index); it falls back to
-``first_success`` when no take has scores yet, and says so, and it says so
-too when succeeded takes without scores were passed over for a scored one.
+retake and that are not stale (:mod:`.staleness`), preferring takes of the
+beat's current version. ``score`` picks the highest weighted aggregate (ties
+to the lower take index); it falls back to ``first_success`` when no take has
+scores yet, and says so, and it says so too when succeeded takes without
+scores were passed over for a scored one. Beats are chosen in film order, so
+a chained beat's takes are judged stale against its source's new primary.
+
+A run chains a beat from its source's primary as soon as that is
+:func:`decided`: no take still to finish in the run could change it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from recoil.errors import SelectionError
@@ -20,6 +26,7 @@ from recoil.model.receipt import Artifact, Receipt
 from recoil.model.review import ReviewStatus
 from recoil.model.take import Beat, PrimaryStrategy, Project, Take, TakeStatus
 from recoil.production.folder import Production
+from recoil.production.staleness import is_stale, mark_stale
 from recoil.store import ProjectStore
 
 Reviews = Mapping[str, tuple[str, list[ReviewNote]]]
@@ -44,80 +51,122 @@ def score_lookup(store: ProjectStore) -> Scores:
     return scores
 
 
-def choose_project_primaries(
-    production: Production, project: Project, store: ProjectStore
-) -> list[str]:
-    """:func:`choose_primaries` with the project's own strategy, score weights, the
-    scores and the review decisions in its store."""
-    return choose_primaries(
-        project,
-        production.shotlist.project.primary_strategy,
-        reviews_of(store),
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrimaryRule:
+    """How a project chooses its primaries: the strategy and what it weighs."""
+
+    strategy: PrimaryStrategy
+    reviews: Reviews = field(default_factory=dict)
+    approvals: Mapping[str, str] = field(default_factory=dict)
+    """Beat id -> the take a person approved last (still approved)."""
+    weights: Mapping[str, float] | None = None
+    scores: Scores | None = None
+
+
+def project_rule(production: Production, store: ProjectStore) -> PrimaryRule:
+    """The project's own strategy and score weights, with the scores and the review
+    decisions in its store."""
+    return PrimaryRule(
+        strategy=PrimaryStrategy(production.shotlist.project.primary_strategy),
+        reviews=reviews_of(store),
         approvals=store.approvals(),
         weights=production.settings.evals.weights,
         scores=score_lookup(store),
     )
 
 
-def choose_primaries(
-    project: Project,
-    strategy: str,
-    reviews: Reviews,
-    *,
-    approvals: Mapping[str, str] | None = None,
-    weights: Mapping[str, float] | None = None,
-    scores: Scores | None = None,
+def choose_project_primaries(
+    production: Production, project: Project, store: ProjectStore
 ) -> list[str]:
-    """Set every beat's primary take; returns notes for people (e.g. fallbacks).
+    """:func:`choose_by_rule` by the project's :func:`project_rule`; notes for people."""
+    return choose_by_rule(project, project_rule(production, store))
 
-    ``approvals`` maps a beat id to the take a person approved last (still approved).
-    """
+
+def choose_by_rule(project: Project, rule: PrimaryRule) -> list[str]:
+    """Set every beat's primary take by ``rule``, in film order, marking stale chains."""
     notes: list[str] = []
+    beats = {b.beat_id: b for b in project.beats()}
     for beat in project.beats():
-        approved = (approvals or {}).get(beat.beat_id)
-        note = _choose(
-            beat,
-            PrimaryStrategy(strategy),
-            reviews=reviews,
-            approved=approved,
-            weights=weights,
-            scores=scores,
-        )
+        source = beats.get(str(beat.beat_metadata.get("chain_from")))
+        if source is not None and source is not beat:
+            notes += mark_stale(beat, source)
+        note = choose_beat(beat, rule)
         if note:
             notes.append(note)
     return notes
 
 
-def _choose(
-    beat: Beat,
-    strategy: PrimaryStrategy,
-    *,
-    reviews: Reviews,
-    approved: str | None,
-    weights: Mapping[str, float] | None,
-    scores: Scores | None,
-) -> str | None:
-    if approved is not None and any(
-        t.take_id == approved and t.status is TakeStatus.SUCCEEDED for t in beat.takes
-    ):
+def approved_take(beat: Beat, rule: PrimaryRule) -> str | None:
+    """The take of ``beat`` a person approved, if it is one that succeeded."""
+    approved = rule.approvals.get(beat.beat_id)
+    ok = any(t.take_id == approved and t.status is TakeStatus.SUCCEEDED for t in beat.takes)
+    return approved if ok else None
+
+
+def choose_beat(beat: Beat, rule: PrimaryRule) -> str | None:
+    """Set ``beat``'s primary take by ``rule``; returns a note for people, if any."""
+    approved = approved_take(beat, rule)
+    if approved is not None:
         beat.primary_take_id = approved
         return None
-    version = beat.beat_metadata.get("version")
-    usable = [t for t in beat.takes if reviews.get(t.take_id, ("pending", []))[0] != "retake"]
-    current = [t for t in usable if t.take_metadata.get("version") == version]
-    pool = current if any(t.status is TakeStatus.SUCCEEDED for t in current) else usable
+    pool = _pool(beat, rule)
     view = Beat(beat_id=beat.beat_id, takes=pool, primary_take_id=beat.primary_take_id)
     note = None
-    if strategy is PrimaryStrategy.MANUAL:
+    if rule.strategy is PrimaryStrategy.MANUAL:
         if beat.primary_take_id not in {t.take_id for t in pool}:
             view.primary_take_id = None
             view.select_primary(PrimaryStrategy.FIRST_SUCCESS)
-    elif strategy is PrimaryStrategy.SCORE:
-        note = _choose_by_score(view, weights, scores)
+    elif rule.strategy is PrimaryStrategy.SCORE:
+        note = _choose_by_score(view, rule.weights, rule.scores)
     else:
-        view.select_primary(strategy)
+        view.select_primary(rule.strategy)
     beat.primary_take_id = view.primary_take_id
     return note
+
+
+def _usable(beat: Beat, rule: PrimaryRule) -> list[Take]:
+    """The takes an automatic choice may pick: not sent back for a retake, not stale."""
+    return [
+        t
+        for t in beat.takes
+        if rule.reviews.get(t.take_id, ("pending", []))[0] != "retake" and not is_stale(t)
+    ]
+
+
+def _pool(beat: Beat, rule: PrimaryRule) -> list[Take]:
+    """The usable takes of the beat's current version if one succeeded, else all usable."""
+    usable = _usable(beat, rule)
+    version = beat.beat_metadata.get("version")
+    current = [t for t in usable if t.take_metadata.get("version") == version]
+    return current if any(t.status is TakeStatus.SUCCEEDED for t in current) else usable
+
+
+def decided(beat: Beat, rule: PrimaryRule, unfinished: Collection[str]) -> bool:
+    """Whether ``beat``'s primary is settled while the takes ``unfinished`` still run.
+
+    An approval settles it at once. Otherwise ``manual`` waits for one;
+    ``score`` waits for every usable take (their scores are the caller's to
+    wait for); ``first_success`` waits only for the takes that would come
+    before the first success (lower take indices, or any of the current version
+    while the first success is of an older one).
+    """
+    if approved_take(beat, rule) is not None:
+        return True
+    if rule.strategy is PrimaryStrategy.MANUAL:
+        return False
+    usable = [t for t in _usable(beat, rule) if t.take_id in unfinished]
+    if rule.strategy is PrimaryStrategy.SCORE or not usable:
+        return not usable
+    view = Beat(beat_id=beat.beat_id, takes=_pool(beat, rule))
+    first = view.select_primary(PrimaryStrategy.FIRST_SUCCESS)
+    if first is None:
+        return False
+    version = beat.beat_metadata.get("version")
+    older = first.take_metadata.get("version") != version
+    return not any(
+        t.take_index < first.take_index or (older and t.take_metadata.get("version") == version)
+        for t in usable
+    )
 
 
 def _choose_by_score(

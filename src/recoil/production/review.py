@@ -23,6 +23,7 @@ from recoil.model.take import Beat, Project, Take, TakeStatus
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import add_take, beat_workflow, fingerprint, plan_project
 from recoil.production.primaries import choose_project_primaries, score_lookup
+from recoil.production.staleness import STALE
 from recoil.store import ProjectStore, ReviewNote, ReviewStatus
 from recoil.store.lock import editing
 
@@ -154,6 +155,8 @@ class TakeRow:
     notes: list[str] = field(default_factory=list)
     score: float | None = None
     """The take's aggregate score (``[evals.weights]``); ``None`` when unscored."""
+    stale: str | None = None
+    """Why the take is stale (chained from a frame its source no longer uses), if it is."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -165,6 +168,10 @@ class BeatRow:
     enabled: bool
     primary_take_id: str | None
     takes: list[TakeRow]
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
 
 
 def status(path: Path) -> list[BeatRow]:
@@ -193,6 +200,7 @@ def status(path: Path) -> list[BeatRow]:
                         cost=sum(r.cost.amount for r in take.receipts()),
                         notes=[_said(n) for n in notes],
                         score=take.score(weights, scores),
+                        stale=_text(take.take_metadata.get(STALE)),
                     )
                 )
             rows.append(

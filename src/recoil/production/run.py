@@ -4,14 +4,15 @@ A run is resumable at any point. The store remembers takes and steps; the
 receipt log (the source of truth) is reconciled into it on open; succeeded
 steps are never generated again, a job with a ``submitted`` record is polled
 instead of re-sent, and the cache turns a repeated request into a free
-``cached`` receipt. Beats that start from the previous beat's last frame
-(keyframe chaining) run in a later wave, once that beat has a primary.
+``cached`` receipt. The run is one graph on one scheduler: a beat that starts
+from another beat's last frame (keyframe chaining) starts as soon as that
+beat's primary is decided (:mod:`.chains`), and nothing else waits.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,12 @@ from recoil.dispatch import Dispatcher
 from recoil.errors import ProjectBusyError
 from recoil.execution.policy import Limits, ProviderLimit, RetryPolicy
 from recoil.execution.scheduler import Hooks, RunReport, Scheduler, Unit
-from recoil.media.frames import last_frame
 from recoil.model.context import DispatchContext
 from recoil.model.ids import new_id
 from recoil.model.receipt import Receipt
 from recoil.model.take import Beat, Project, Scene, Take
 from recoil.model.workflow import StepStatus, WorkflowStep
+from recoil.production.chains import Chains
 from recoil.production.export import ExportResult, export_project
 from recoil.production.folder import Production, open_production, open_store
 from recoil.production.plan import plan_project, runnable_takes
@@ -34,8 +35,8 @@ from recoil.production.preflight import PlanLine, plan_lines, preflight
 from recoil.production.primaries import choose_project_primaries, reviews_of
 from recoil.production.repair import check_outputs, requeue_damaged, requeue_failed
 from recoil.production.scoring import Scoring, ScoringTasks, score_receipt
+from recoil.production.staleness import is_stale
 from recoil.records import codec
-from recoil.records.artifacts import recorded_path
 from recoil.store import ProjectStore
 from recoil.store.lock import EDIT_LOCK_FILE, EDIT_WAIT_S, ProjectLock, editing
 
@@ -66,7 +67,8 @@ class RunOptions:
     concurrency: int | None = None
     provider: str | None = None
     """Send every modality to this provider instead of the shot list's choice."""
-    executor: Literal["local", "ray"] = "local"
+    executor: Literal["local", "ray"] | None = None
+    """Where provider calls run; ``None``: the project's ``[run] executor``."""
     grace_s: float = 10.0
     evaluate: bool = True
     """Score each step's outputs as it succeeds (``[evals] enabled`` must allow it too)."""
@@ -101,7 +103,7 @@ class RunOutcome:
 
 
 SchedulerHook = Callable[[Scheduler], Any]
-"""Called with each wave's scheduler, e.g. to route Ctrl-C to ``scheduler.stop``."""
+"""Called with the run's scheduler, e.g. to route Ctrl-C to ``scheduler.stop``."""
 
 
 async def run_production(
@@ -131,7 +133,7 @@ async def run_production(
             project = _prepare(production, store, outcome, dry_run=options.dry_run)
         context = _context(production, options)
         pending = runnable_takes(project)
-        async with _dispatcher(context, options) as dispatcher:
+        async with _dispatcher(production, context, options) as dispatcher:
             outcome.plan = plan_lines(dispatcher, context, pending)
             # A dry run checks what a run checks (as `recoil providers` does); it sends nothing.
             await preflight(dispatcher, context, pending)
@@ -146,9 +148,9 @@ async def run_production(
                 options=options,
                 progress=progress,
             )
-            outcome.report = await run.waves(pending, on_scheduler)
+            outcome.report = await run.graph(pending, on_scheduler)
             outcome.failures = run.failures
-            outcome.notes += run.scoring_notes()
+            outcome.notes += run.scoring_notes() + run.chain_notes(outcome.report.interrupted)
         with editing(path, command="recoil run"):
             # Re-read: a take may have been queued (a rejection, a retake) while this ran.
             project = plan_project(production.shotlist, store.load_project(), base=path)
@@ -175,15 +177,26 @@ def _prepare(
     repaired = requeue_damaged(project, checked.damage)
     retried, unknown = requeue_failed(project, rejected)
     outcome.notes += repaired + retried + unknown
+    # A primary changed since the last run (an approval) makes the takes chained from its
+    # old frame stale now, so this run makes their new takes, not the next one.
+    stale = _stale_count(project)
+    choose_project_primaries(production, project, store)
+    restaled = _stale_count(project) > stale
+    if restaled:
+        project = plan_project(production.shotlist, project, base=production.path)
     if not dry_run:
         store.mark_verified(checked.intact)
-        if repaired or retried:
+        if repaired or retried or restaled:
             store.save_project(project)
     return project
 
 
+def _stale_count(project: Project) -> int:
+    return sum(is_stale(take) for beat in project.beats() for take in beat.takes)
+
+
 class _Run:
-    """One run's waves of takes through the scheduler."""
+    """One run's takes through one scheduler."""
 
     def __init__(
         self,
@@ -226,38 +239,33 @@ class _Run:
             else None
         )
         self.scores = ScoringTasks()
+        self.chains: Chains | None = None
 
-    async def waves(
-        self, pending: list[tuple[Scene, Beat, Take]], on_scheduler: SchedulerHook | None
+    async def graph(
+        self, pending: Sequence[tuple[Scene, Beat, Take]], on_scheduler: SchedulerHook | None
     ) -> RunReport:
-        """Run the pending takes, a wave per keyframe-chaining depth; stop when interrupted."""
-        by_depth: dict[int, list[tuple[Scene, Beat, Take]]] = {}
-        beats = {b.beat_id: b for b in self.project.beats()}
+        """Run the pending takes as one graph (chained keyframes behind gates)."""
         for item in pending:
-            by_depth.setdefault(_chain_depth(item[1], beats), []).append(item)
             for step in item[2].workflow.steps:
                 self.owner[id(step)] = item
-        total = RunReport()
+        takes = [take for _, _, take in pending]
+        chains = self.chains = Chains(self.production, self.store, self.project, takes)
         if self.progress is not None:
-            self.progress.start(_pending_steps(take for _, _, take in pending))
+            self.progress.start(_pending_steps(takes))
         try:
-            for depth in sorted(by_depth):
-                wave = by_depth[depth]
-                if depth > 0:
-                    choose_project_primaries(self.production, self.project, self.store)
-                    for _, beat, take in wave:
-                        self._chain(beat, take, beats)
-                report = await self._wave([take for _, _, take in wave], on_scheduler)
-                total = _merge(total, report)
-                if report.interrupted:
-                    break
+            return await self._schedule(takes, chains, on_scheduler)
         finally:
             if self.progress is not None:
                 self.progress.finish()
-        return total
 
-    async def _wave(self, takes: list[Take], on_scheduler: SchedulerHook | None) -> RunReport:
-        """Run one wave of takes on a scheduler of its own."""
+    def chain_notes(self, interrupted: bool) -> list[str]:
+        """What the chained takes still waiting wait on (:meth:`Chains.notes`)."""
+        return self.chains.notes(interrupted) if self.chains is not None else []
+
+    async def _schedule(
+        self, takes: list[Take], chains: Chains, on_scheduler: SchedulerHook | None
+    ) -> RunReport:
+        """Run the takes on the run's scheduler."""
         scheduler = Scheduler(
             self.dispatcher,
             limits=self.limits,
@@ -270,33 +278,26 @@ class _Run:
         )
         if on_scheduler is not None:
             on_scheduler(scheduler)
-        units = [Unit(workflow=t.workflow, context=self.context, take=t) for t in takes]
+        units = [
+            Unit(
+                workflow=t.workflow,
+                context=self.context,
+                take=t,
+                priority=chains.priority(t),
+                gates=chains.gates(t),
+            )
+            for t in takes
+        ]
+        chains.start(scheduler, units, changed=self._dirty)
         try:
-            # A long wave's receipts are indexed by a second process as they come.
+            # A long run's receipts are indexed by a second process as they come.
             with self.store.following(_pending_steps(takes)):
                 return await scheduler.run(units, grace_s=self.options.grace_s)
         finally:
+            await chains.close()
             await self.scores.settle()
             self._flush(wait=True)
-            self.store.reconcile()  # index the rest of this wave's receipts and scores
-
-    def _chain(self, beat: Beat, take: Take, beats: dict[str, Beat]) -> None:
-        """Start the take's keyframe from the last frame of the source beat's primary."""
-        keyframe = take.workflow.step("keyframe")
-        source = beats.get(str(beat.beat_metadata.get("chain_from")))
-        if keyframe.status is not StepStatus.PENDING or source is None:
-            return
-        primary = source.primary_take
-        video = primary.workflow.step("video").receipt if primary is not None else None
-        clip = next(
-            (a for a in (video.artifacts.values() if video else ()) if a.mime.startswith("video/")),
-            None,
-        )
-        if clip is None:
-            return  # nothing to chain from: the keyframe is drawn from its prompt alone
-        frame = last_frame(self.production.artifacts.locate(clip), self.production.frames)
-        # Relative to the project folder, like every path a receipt records.
-        keyframe.payload = {**keyframe.payload, "image": recorded_path(frame, self.production.path)}
+            self.store.reconcile()  # index the rest of this run's receipts and scores
 
     def _step_failed(self, step: WorkflowStep, exc: BaseException) -> None:
         item = self.owner.get(id(step))
@@ -305,9 +306,11 @@ class _Run:
         self._step_done(step)
 
     def _step_done(self, step: WorkflowStep) -> None:
-        if self.scoring is not None and step.status is StepStatus.SUCCEEDED and step.receipt:
-            self.scores.start(self._score(step.receipt, self.scoring))
         item = self.owner.get(id(step))
+        if self.scoring is not None and step.status is StepStatus.SUCCEEDED and step.receipt:
+            task = self.scores.start(self._score(step.receipt, self.scoring))
+            if item is not None and self.chains is not None:
+                self.chains.scoring(item[2], task)
         if item is not None:
             self._dirty(item[2])
         if self.progress is not None:
@@ -325,6 +328,8 @@ class _Run:
             )
         for record in result.records:
             await self.dispatcher.log.append_async(codec.encode(record))
+        if self.chains is not None:
+            self.chains.scored(result.records)
         self.scores.note(result.skipped)
 
     def scoring_notes(self) -> list[str]:
@@ -333,6 +338,8 @@ class _Run:
 
     def _take_done(self, take: Take) -> None:
         self._dirty(take)
+        if self.chains is not None:
+            self.chains.take_done(take)
 
     def _dirty(self, take: Take) -> None:
         """Save the take soon. The receipt log is already durable: a crash before the
@@ -347,7 +354,7 @@ class _Run:
 
         From the timer (``wait`` false) the lock is only tried: while a review
         command holds it, the takes stay dirty and the timer tries again, so the
-        event loop never waits. At the end of a wave it is waited for.
+        event loop never waits. At the end of the run it is waited for.
         """
         if self.flush_timer is not None:
             self.flush_timer.cancel()
@@ -373,18 +380,9 @@ class _Run:
 
 
 def _pending_steps(takes: Iterable[Take]) -> int:
-    return sum(s.status is StepStatus.PENDING for take in takes for s in take.workflow.steps)
-
-
-def _chain_depth(beat: Beat, beats: dict[str, Beat]) -> int:
-    depth = 0
-    seen = {beat.beat_id}
-    source = beat.beat_metadata.get("chain_from")
-    while isinstance(source, str) and source in beats and source not in seen:
-        depth += 1
-        seen.add(source)
-        source = beats[source].beat_metadata.get("chain_from")
-    return depth
+    """Steps still to run: pending, or cut short (``running``) by a crash."""
+    todo = (StepStatus.PENDING, StepStatus.RUNNING)
+    return sum(s.status in todo for take in takes for s in take.workflow.steps)
 
 
 def _context(production: Production, options: RunOptions) -> DispatchContext:
@@ -400,30 +398,19 @@ def _context(production: Production, options: RunOptions) -> DispatchContext:
         budget=options.budget if options.budget is not None else settings.run.budget,
         use_cache=options.use_cache,
         embed_prompts=settings.project.embed_prompts,
+        signing=production.content_signing(),
     )
 
 
-def _dispatcher(context: DispatchContext, options: RunOptions) -> Dispatcher:
-    if options.executor == "ray":
+def _dispatcher(
+    production: Production, context: DispatchContext, options: RunOptions
+) -> Dispatcher:
+    settings = production.settings.run
+    if (options.executor or settings.executor) == "ray":
         from recoil.execution.ray import RayDispatcher
 
-        return RayDispatcher(context)
+        return RayDispatcher(context, address=settings.ray_address)
     return Dispatcher(context)
-
-
-def _merge(a: RunReport, b: RunReport) -> RunReport:
-    return RunReport(
-        succeeded=a.succeeded + b.succeeded,
-        failed=a.failed + b.failed,
-        skipped=a.skipped + b.skipped,
-        cached=a.cached + b.cached,
-        left=a.left + b.left,
-        attempts=a.attempts + b.attempts,
-        spent=max(a.spent, b.spent),
-        budget_stops=a.budget_stops + b.budget_stops,
-        interrupted=a.interrupted or b.interrupted,
-        elapsed_s=a.elapsed_s + b.elapsed_s,
-    )
 
 
 def run_production_sync(path: Path, options: RunOptions | None = None) -> RunOutcome:

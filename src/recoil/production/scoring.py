@@ -81,7 +81,7 @@ class ReceiptScores:
 
 
 class ScoringTasks:
-    """A run's scoring tasks: a few at a time, all awaited before their wave ends."""
+    """A run's scoring tasks: a few at a time, all awaited before the run ends."""
 
     def __init__(self) -> None:
         # Scoring is CPU work in threads; past the cores it only queues.
@@ -89,11 +89,12 @@ class ScoringTasks:
         self._tasks: set[asyncio.Task[None]] = set()
         self._lines: dict[str, str] = {}
 
-    def start(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` (a scoring) alongside the run."""
+    def start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``work`` (a scoring) alongside the run; returns its task."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def note(self, lines: Iterable[str]) -> None:
         """Keep the first line said of each scorer (a skip or a failure)."""

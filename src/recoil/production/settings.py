@@ -3,20 +3,25 @@
 ``recoil.toml`` lives in the project folder; every key is optional::
 
     [project]            embed_prompts, database_url, shotlist
-    [run]                concurrency, retries, timeout_s, budget, currency
+    [run]                concurrency, retries, timeout_s, budget, currency,
+                         executor (local or ray), ray_address (the cluster to join)
     [providers.<name>]   free-form provider options; ``limit`` (max in flight)
                          and ``rpm`` (requests per minute) are checked if present
     [prices.<provider>]  model -> price per call
     [evals]              enabled, scorers (names to run), clip_model (a CLIP model on disk)
     [evals.weights]      scorer name -> weight in a take's aggregate score
+    [signing]            certificate, private_key_file, trust_anchors (paths), algorithm:
+                         Content Credentials on every PNG and MP4 output and the cut
 
 Settings never hold secrets: a key whose name looks like one (``api_key``,
 ``token``, ``secret``, ``password``) or a database URL with a password is an
-error that points to the environment or the credentials file instead. The
-environment variable ``RECOIL_DATABASE_URL`` overrides ``project.database_url``
-(it is the place for a URL with a password). Credentials are a flat table of
-``NAME = "value"`` in ``$XDG_CONFIG_HOME/recoil/credentials.toml`` (default
-``~/.config/recoil/credentials.toml``).
+error that points to the environment or the credentials file instead; a name
+ending in ``_file`` or ``_path`` (``private_key_file``) holds a path, not a secret.
+The environment variable ``RECOIL_DATABASE_URL`` overrides ``project.database_url``
+(it is the place for a URL with a password), and ``RECOIL_C2PA_CERT``,
+``RECOIL_C2PA_KEY`` and ``RECOIL_C2PA_TRUST`` override the ``[signing]`` paths.
+Credentials are a flat table of ``NAME = "value"`` in
+``$XDG_CONFIG_HOME/recoil/credentials.toml`` (default ``~/.config/recoil/credentials.toml``).
 
 Values are checked strictly: ``embed_prompts = "yes"`` or ``concurrency = true``
 is an error, not a guess (an integer is still fine where a number is expected).
@@ -32,7 +37,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import pydantic
@@ -40,9 +45,20 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from recoil.errors import ConfigError
 from recoil.model.problems import format_errors, format_loc
+from recoil.model.signing import ContentSigning, SigningAlgorithm
 
 SETTINGS_NAME = "recoil.toml"
 DATABASE_URL_ENV = "RECOIL_DATABASE_URL"
+TRUST_ENV = "RECOIL_C2PA_TRUST"
+SIGNING_ENV = {
+    "RECOIL_C2PA_CERT": "certificate",
+    "RECOIL_C2PA_KEY": "private_key_file",
+    TRUST_ENV: "trust_anchors",
+}
+"""Environment variable -> the ``[signing]`` path it overrides."""
+DEFAULT_LIMITS: Mapping[str, int] = {"diffusers": 1}
+"""Providers limited when ``limit`` is unset: an in-process pipeline runs one call at a time
+per device, so more in flight would only wait inside it while their timeouts ran."""
 _SECRET_WORDS = frozenset(
     {"key", "token", "secret", "password", "passwd", "credential", "apikey", "authtoken"}
 )
@@ -75,8 +91,42 @@ def _check_database_url(url: str) -> str:
     return url
 
 
+def _check_ray_address(address: str) -> str:
+    if "://" in address:
+        raise ValueError(
+            f"got {address!r}: a Ray Client (ray://) address; recoil joins the cluster as a "
+            "driver on one of its nodes, so give host:port of the head's GCS (e.g. "
+            "10.0.0.5:6379), or auto"
+        )
+    host, sep, port = address.rpartition(":")
+    if address != "auto" and not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(
+            f"got {address!r}, expected host:port of the Ray head node (e.g. 10.0.0.5:6379), "
+            "or auto for the cluster `ray start` started on this machine"
+        )
+    return address
+
+
+def _check_pem_path(value: str) -> str:
+    if "-----BEGIN" in value:
+        # Say nothing of the value: it may be a private key pasted in.
+        raise ValueError("holds PEM text; give the path of the PEM file instead")
+    if not value.strip():
+        raise ValueError("is empty; give the path of a PEM file")
+    return value
+
+
+def _check_algorithm(value: str) -> str:
+    allowed = [a.value for a in SigningAlgorithm]
+    if value not in allowed:
+        raise ValueError(f"got {value!r}, expected one of {', '.join(allowed)}")
+    return value
+
+
 ProviderOptions = Annotated[dict[str, Any], AfterValidator(_check_provider_options)]
+PemPath = Annotated[str, AfterValidator(_check_pem_path)]
 DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
+RayAddress = Annotated[str, AfterValidator(_check_ray_address)]
 NonNegative = Annotated[float, Field(ge=0)]
 
 
@@ -103,6 +153,11 @@ class RunSettings(BaseModel):
     timeout_s: float = Field(default=600.0, gt=0)
     budget: float | None = Field(default=None, ge=0)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    executor: Literal["local", "ray"] = "local"
+    """Where provider calls run: in this process, or as Ray tasks (``recoil run --ray``)."""
+    ray_address: RayAddress | None = None
+    """The Ray cluster to join (``host:port`` of its head node, or ``auto``);
+    ``None``: ``RAY_ADDRESS``, else a Ray started for the run."""
 
 
 class EvalSettings(BaseModel):
@@ -120,6 +175,32 @@ class EvalSettings(BaseModel):
     """A CLIP model on disk for ``prompt_adherence``: a folder, or a name in the model cache."""
 
 
+class SigningSettings(BaseModel):
+    """The ``[signing]`` table: who signs Content Credentials (C2PA), and whom ``verify`` trusts.
+
+    Paths of PEM files, relative to the project folder (never PEM text in this
+    file). Signing is on when ``certificate`` and ``private_key_file`` are set.
+    """
+
+    model_config = _CONFIG
+
+    certificate: PemPath | None = None
+    """The signing certificate chain, the signing certificate first."""
+    private_key_file: PemPath | None = None
+    """The signing certificate's private key (read when signing, never recorded)."""
+    trust_anchors: PemPath | None = None
+    """Root certificates ``recoil verify`` trusts."""
+    algorithm: Annotated[str, AfterValidator(_check_algorithm)] = SigningAlgorithm.ES256.value
+    """The signature algorithm; it must fit the key (es256 for a P-256 key)."""
+
+    @pydantic.model_validator(mode="after")
+    def _both_or_neither(self) -> SigningSettings:
+        if (self.certificate is None) != (self.private_key_file is None):
+            missing = "private_key_file" if self.private_key_file is None else "certificate"
+            raise ValueError(f"set {missing} too: signing needs the certificate and its key")
+        return self
+
+
 class Settings(BaseModel):
     """All project settings, with defaults for everything."""
 
@@ -130,10 +211,11 @@ class Settings(BaseModel):
     providers: dict[str, ProviderOptions] = Field(default_factory=dict)
     prices: dict[str, dict[str, NonNegative]] = Field(default_factory=dict)
     evals: EvalSettings = Field(default_factory=EvalSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
 
     def provider_limit(self, provider: str) -> int | None:
         """Most requests in flight for ``provider``, or ``None`` for no limit."""
-        limit = self.providers.get(provider, {}).get("limit")
+        limit = self.providers.get(provider, {}).get("limit", DEFAULT_LIMITS.get(provider))
         return int(limit) if limit is not None else None
 
     def provider_rpm(self, provider: str) -> float | None:
@@ -148,6 +230,26 @@ class Settings(BaseModel):
     def shotlist_path(self, project_dir: Path) -> Path:
         """The shot-list file of the project in ``project_dir``."""
         return project_dir / self.project.shotlist
+
+    def content_signing(self, project_dir: Path) -> ContentSigning | None:
+        """Who signs the outputs of the project in ``project_dir`` (``None``: nobody)."""
+        signing = self.signing
+        if signing.certificate is None or signing.private_key_file is None:
+            return None
+        return ContentSigning(
+            certificate=_pem_path(project_dir, signing.certificate),
+            private_key=_pem_path(project_dir, signing.private_key_file),
+            algorithm=SigningAlgorithm(signing.algorithm),
+        )
+
+    def trust_anchors(self, project_dir: Path) -> Path | None:
+        """The trust anchors file of the project in ``project_dir``, if it names one."""
+        anchors = self.signing.trust_anchors
+        return None if anchors is None else _pem_path(project_dir, anchors)
+
+
+def _pem_path(project_dir: Path, value: str) -> Path:
+    return project_dir / Path(value).expanduser()
 
 
 def load_settings(project_dir: Path) -> Settings:
@@ -172,7 +274,31 @@ def load_settings(project_dir: Path) -> Settings:
             raise ConfigError(f"environment variable {DATABASE_URL_ENV}: {exc}") from None
         project = settings.project.model_copy(update={"database_url": env_url})
         settings = settings.model_copy(update={"project": project})
-    return settings
+    return _signing_from_env(settings)
+
+
+def _signing_from_env(settings: Settings) -> Settings:
+    """``settings`` with the ``[signing]`` paths the environment sets (relative: to the cwd)."""
+    found = {
+        field: str(Path(os.environ[name]).expanduser().absolute())
+        for name, field in SIGNING_ENV.items()
+        if os.environ.get(name)
+    }
+    if not found:
+        return settings
+    names = ", ".join(name for name in SIGNING_ENV if os.environ.get(name))
+    if any("-----BEGIN" in os.environ[name] for name in SIGNING_ENV if os.environ.get(name)):
+        raise ConfigError(f"environment {names}: holds PEM text; give the path of the PEM file")
+    try:
+        signing = SigningSettings.model_validate(
+            {**settings.signing.model_dump(exclude_none=True), **found}
+        )
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(format_errors(exc, SigningSettings))
+        raise ConfigError(
+            f"environment {names} with [signing] in recoil.toml: {problems}"
+        ) from None
+    return settings.model_copy(update={"signing": signing})
 
 
 def credentials_path() -> Path:
@@ -241,7 +367,10 @@ def _secret_problems(data: Mapping[str, Any], loc: tuple[str, ...] = ()) -> list
 def _looks_secret(name: str) -> bool:
     """``api_key``, ``FAL_KEY``, ``apiKey``, ``tokens``: yes; ``keyframe_model``: no."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).lower()
-    return any(w.removesuffix("s") in _SECRET_WORDS for w in re.split(r"[^a-z0-9]+", spaced))
+    words = re.split(r"[^a-z0-9]+", spaced)
+    if words[-1] in {"file", "path"}:
+        return False  # ``private_key_file`` names where a secret is, which is no secret
+    return any(w.removesuffix("s") in _SECRET_WORDS for w in words)
 
 
 def _has_password(url: str) -> bool:

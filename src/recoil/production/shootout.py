@@ -29,7 +29,7 @@ from recoil.export.shootout import ShootoutBoard, ShootoutCell, write_shootout
 from recoil.model.context import DispatchContext
 from recoil.model.receipt import Receipt
 from recoil.model.take import weighted_score
-from recoil.production.folder import provider_configs
+from recoil.production.folder import content_signing, provider_configs
 from recoil.production.scoring import Scoring, score_receipt, scored_versions, subject_of
 from recoil.production.settings import load_settings
 from recoil.records.cache import LogIndex
@@ -121,6 +121,7 @@ def shootout(
         project=out,
         provider_config=provider_configs(config, settings),
         embed_prompts=settings.project.embed_prompts,
+        signing=content_signing(config, settings),
         provenance={"shootout": prompt},
     )
     payloads = [
@@ -163,11 +164,13 @@ async def _generate(
 ) -> tuple[tuple[ShootoutCell, ...], list[str]]:
     """Every payload dispatched (all validated first) and scored: the cells, and skip lines."""
     async with Dispatcher(context) as dispatcher:
+        for _, _, payload in payloads:  # every payload is checked before anything is fetched
+            dispatcher.prepare(modality, payload, context)
         entries = [
             _Entry(
                 provider=provider,
                 seed=seed,
-                prepared=dispatcher.prepare(modality, payload, context),
+                prepared=await dispatcher.prepare_known(modality, payload, context),
             )
             for provider, seed, payload in payloads
         ]

@@ -26,7 +26,9 @@ dispatcher records it in a ``submitted`` record before waiting.
 An adapter whose output depends on more than the request, its model name and
 its version (a ComfyUI workflow file, a model binding) also implements
 :class:`IdentifiesRequests`: ``identity_for(request)`` is part of the cache key
-and is recorded in the receipt's provenance (``provider_identity``).
+and is recorded in the receipt's provenance (``provider_identity``); one whose
+identity needs something fetched first (a hosted model's published schema)
+implements :class:`LearnsIdentity` too, awaited before the key is made.
 """
 
 from __future__ import annotations
@@ -184,6 +186,20 @@ class IdentifiesRequests(Protocol):
         ...
 
 
+@runtime_checkable
+class LearnsIdentity(Protocol):
+    """A provider whose identity of a request needs something fetched first (optional)."""
+
+    async def learn_identity(self, request: Request) -> bool:
+        """Fetch what :meth:`identity_for` needs and does not have yet (a hosted model's
+        schema); ``True`` if the identity of ``request`` may have changed.
+
+        The dispatcher awaits it before the cache key is made, so the first call of a
+        model is keyed as every later one is. A failure to fetch is left to the call.
+        """
+        ...
+
+
 def identity_of(provider: object, request: Request) -> Mapping[str, Any]:
     """``provider.identity_for(request)``, or nothing for a provider without one."""
     # Not isinstance(): a runtime protocol check costs microseconds on every dispatch.
@@ -192,6 +208,15 @@ def identity_of(provider: object, request: Request) -> Mapping[str, Any]:
         return {}
     identity: Mapping[str, Any] = identify(request)
     return identity
+
+
+async def learn_identity(provider: object, request: Request) -> bool:
+    """``provider.learn_identity(request)``, or ``False`` for a provider without one."""
+    learn = getattr(provider, "learn_identity", None)
+    if learn is None:
+        return False
+    changed: bool = await learn(request)
+    return changed
 
 
 @runtime_checkable

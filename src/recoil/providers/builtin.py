@@ -52,10 +52,18 @@ def _replicate(config: ProviderConfig) -> Provider:
     return ReplicateProvider(config)
 
 
+def _diffusers(config: ProviderConfig) -> Provider:
+    """In-process diffusers pipelines (the ``diffusers`` extra); see its config module."""
+    from recoil.providers.diffusers.provider import DiffusersProvider
+
+    return DiffusersProvider(config)
+
+
 PROVIDERS: tuple[tuple[str, ProviderFactory, tuple[str, ...]], ...] = (
     ("fake", _fake, ALL),
     ("previz", _previz, ALL),
     ("comfyui", _comfyui, ALL),
     ("fal", _fal, ALL),
     ("replicate", _replicate, ALL),
+    ("diffusers", _diffusers, ("keyframe", "video", "upscale")),
 )

@@ -5,6 +5,8 @@ in the environment or the credentials file, never from settings)::
 
     base_url = "https://queue.fal.run"
     schema_url = "https://fal.ai/api/openapi/queue/openapi.json"   # the endpoints' schemas
+    storage_url = "https://rest.alpha.fal.ai"   # CDN uploads of input files
+    data_uri_max_bytes = 262144                  # larger input files go through the CDN
     [providers.fal.models]
     keyframe = "fal-ai/flux/dev"
     keyframe_from_image = "fal-ai/flux/dev/image-to-image"     # chained beats
@@ -25,8 +27,9 @@ The input JSON is what the model's binding makes of the request
 without one gets fal's common input names, those its schema has), checked
 against the endpoint's published OpenAPI schema (``GET
 {schema_url}?endpoint_id=<model>``, no key sent; kept in the project). Input
-files go as base64 ``data:`` URIs, which fal's models accept
-(docs.fal.ai/documentation/model-apis/fal-cdn). The result is the part of the
+files up to ``data_uri_max_bytes`` go as base64 ``data:`` URIs, which fal's
+models accept; larger ones are uploaded to fal's CDN, as fal recommends
+(docs.fal.ai/documentation/model-apis/fal-cdn), once per file. The result is the part of the
 answer the binding's ``output`` names (every ``{"url": ...}`` media object in
 it, downloaded at once). fal has no idempotency key and no way to list
 requests: a submit whose connection drops after sending, or that a crash cut
@@ -36,10 +39,8 @@ off, is an unknown outcome, reported and never re-sent.
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from recoil.errors import PayloadError, ProviderError
@@ -50,11 +51,13 @@ from recoil.providers.base import Job, JobState, JobStatus, Output
 from recoil.providers.binding import output_at
 from recoil.providers.fal_models import FAL_BINDINGS, FAL_GENERIC
 from recoil.providers.hosted import HostedProvider
-from recoil.providers.http import data_uri, mime_for, role_names
+from recoil.providers.http import mime_for, role_names
 from recoil.providers.inputschema import fal_input_schema
 
 MODALITIES = ("keyframe", "video", "audio", "upscale")
 DEFAULT_SCHEMA_URL = "https://fal.ai/api/openapi/queue/openapi.json"
+DEFAULT_STORAGE_URL = "https://rest.alpha.fal.ai"
+"""Where fal's clients start a CDN upload (fal-js's storage flow)."""
 _STATES = {
     "IN_QUEUE": JobStatus.QUEUED,
     "IN_PROGRESS": JobStatus.RUNNING,
@@ -78,6 +81,8 @@ class FalProvider(HostedProvider):
         super().__init__(config)
         schema_url = config.options.get("schema_url", DEFAULT_SCHEMA_URL)
         self.schema_url = self._checked_base_url(schema_url, "schema_url")
+        storage_url = config.options.get("storage_url", DEFAULT_STORAGE_URL)
+        self.storage_url = self._checked_base_url(storage_url, "storage_url")
 
     def check_model(self, request: Request) -> None:
         """A model must be known for the request."""
@@ -125,11 +130,36 @@ class FalProvider(HostedProvider):
             response, f"schema of {model}"
         )
 
-    async def file_url(self, path: str) -> str:
-        """A base64 data URI of the file."""
-        data = await asyncio.to_thread(Path(path).read_bytes)
-        mime = mime_for(path) or mimetypes.guess_type(path)[0] or "application/octet-stream"
-        return data_uri(data, mime)
+    async def upload(self, name: str, data: bytes, mime: str) -> str:
+        """fal's CDN: ``POST {storage_url}/storage/upload/initiate`` names the file and gets
+        a signed ``upload_url`` (the bytes are ``PUT`` there, without the key) and the
+        ``file_url`` the model reads."""
+        response = await self._boundary.send(
+            self._client,
+            "POST",
+            f"{self.storage_url}/storage/upload/initiate",
+            what="upload",
+            params={"storage_type": "fal-cdn-v3"},
+            json={"content_type": mime, "file_name": name},
+            headers=self._auth(),
+        )
+        answer = self._boundary.json_object(response, "upload")
+        upload_url, file_url = answer.get("upload_url"), answer.get("file_url")
+        if not (isinstance(upload_url, str) and upload_url and isinstance(file_url, str)):
+            raise self._boundary.error(
+                "upload: the answer has no upload_url and file_url",
+                retryable=False,
+                error_type="protocol",
+            )
+        await self._boundary.send(
+            self._client,
+            "PUT",
+            upload_url,
+            what="upload",
+            content=data,
+            headers={"Content-Type": mime},
+        )
+        return file_url
 
     async def submit(self, request: Request, key: str) -> Job:
         """Queue the request; the handle keeps fal's URLs (fal takes no idempotency key)."""

@@ -18,14 +18,19 @@ it is kept in the project, :mod:`recoil.providers.inputschema`), the body the
 binding makes is checked against it, and a problem is a permanent error that
 says the request was not sent. ``check_requests`` runs the same check on every
 request of a run at preflight, so a wrong parameter is one line before any
-paid call. The binding a request goes through is part of its cache key and
-receipt (``identity_for``): a request sent through an edited binding is never
+paid call. The binding a request goes through and the model's kept schema
+(Replicate's version id and a hash of the inputs it publishes) are part of its
+cache key and receipt (``identity_for``): a request sent through an edited
+binding, or to a model whose schema was fetched again and changed, is never
 answered from the cache of the old one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hashlib
+import mimetypes
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,10 +49,13 @@ from recoil.providers.binding import (
     load_bindings,
     parse_binding,
 )
-from recoil.providers.http import Boundary, default_timeout, transport_reason
+from recoil.providers.http import Boundary, data_uri, default_timeout, mime_for, transport_reason
 from recoil.providers.inputschema import SCHEMAS_DIR, InputSchema, Parser, SchemaStore
 from recoil.records.redact import redact_text
 
+DATA_URI_MAX_BYTES = 256 * 1024
+"""Input files up to this size go inline as data URIs (Replicate documents 256 KiB for
+them; fal's CDN is recommended for larger ones); larger files are uploaded."""
 REACH_TIMEOUT_S = 5.0
 """How long preflight waits for any answer from a hosted provider's base URL."""
 _LABELS_SHOWN = 4
@@ -83,6 +91,15 @@ class HostedProvider:
         project = options.get("project_dir")
         folder = Path(str(project)) / SCHEMAS_DIR / self.name if project else None
         self.schemas = SchemaStore(self.name, type(self).parse_schema, folder)
+        limit = options.get("data_uri_max_bytes", DATA_URI_MAX_BYTES)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ConfigError(
+                f"providers.{self.name}.data_uri_max_bytes must be a whole number >= 0, got "
+                f"{limit!r}; 0 uploads every input file"
+            )
+        self.data_uri_max_bytes = limit
+        self._uploaded: dict[str, asyncio.Future[str]] = {}
+        """sha256 of an input file -> its upload (the URL), so each is uploaded once."""
         self._secret = config.secret(self.key_variable)
         self._boundary = Boundary(self.name, (self._secret,) if self._secret else ())
         self._client = httpx.AsyncClient(timeout=default_timeout(options))
@@ -93,8 +110,8 @@ class HostedProvider:
         """The URL and document of ``model``'s published schema (one HTTP call)."""
         raise NotImplementedError
 
-    async def file_url(self, path: str) -> str:
-        """What the model gets for an input file: a data URI or an uploaded file's URL."""
+    async def upload(self, name: str, data: bytes, mime: str) -> str:
+        """Upload an input file the way the provider documents; the URL the model reads."""
         raise NotImplementedError
 
     def check_model(self, request: Request) -> None:
@@ -141,9 +158,18 @@ class HostedProvider:
         return binding
 
     def identity_for(self, request: Request) -> Mapping[str, Any]:
-        """The binding the request is sent through: part of its cache key and receipt."""
+        """The binding the request is sent through and the model's kept schema (its version
+        and hash): part of the cache key and the receipt, so a model whose published inputs
+        or version changed is generated again, not answered from the cache."""
         binding = self.binding_for(request)
+        schema = self.schemas.get(self.model_for(request))
+        kept = (
+            {}
+            if schema is None
+            else {"schema": {"version": schema.version, "sha256": schema.sha256}}
+        )
         return {
+            **kept,
             "binding": {
                 "model": binding.model,
                 "output": binding.output,
@@ -159,8 +185,19 @@ class HostedProvider:
                     }
                     for spec in binding.inputs
                 ],
-            }
+            },
         }
+
+    async def learn_identity(self, request: Request) -> bool:
+        """Fetch and keep the model's schema if it is not kept yet (see ``identity_for``)."""
+        model = self.model_for(request)
+        if not model or self.schemas.get(model) is not None:
+            return False
+        try:
+            await self.input_schema(model)
+        except ProviderError:
+            return False  # the call fails the same way, with its receipt
+        return True
 
     def validate(self, request: Request) -> None:
         """The model must be known and bound, and the body fit its kept schema, if any."""
@@ -242,6 +279,25 @@ class HostedProvider:
                 error_type="invalid_input",
             )
         return self.body(request, binding, schema, await self.file_urls(request))
+
+    async def file_url(self, path: str) -> str:
+        """A data URI up to ``data_uri_max_bytes``, else the URL of an upload (made once)."""
+        data = await asyncio.to_thread(Path(path).read_bytes)
+        mime = mime_for(path) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if len(data) <= self.data_uri_max_bytes:
+            return data_uri(data, mime)
+        digest = hashlib.sha256(data).hexdigest()
+        # Takes sharing a reference image share its one upload, even when sent at once.
+        upload = self._uploaded.get(digest)
+        if upload is None:
+            upload = asyncio.ensure_future(self.upload(Path(path).name, data, mime))
+            self._uploaded[digest] = upload
+        try:
+            return await asyncio.shield(upload)
+        except ProviderError:
+            if self._uploaded.get(digest) is upload:
+                del self._uploaded[digest]  # a failed upload is tried again by the next call
+            raise
 
     async def file_urls(self, request: Request) -> dict[str, str | list[str]]:
         """Each input file of ``request`` as the model gets it (see :meth:`file_url`)."""

@@ -51,7 +51,8 @@ class InputSchema:
     version: str = ""
     """The version the provider publishes the schema for (Replicate's version id)."""
     sha256: str = ""
-    """Of the whole published document, as kept in the project."""
+    """Of what requests are checked against (input, components, version): it changes
+    when the model's inputs do, not when a counter in the document does."""
 
     @property
     def properties(self) -> Mapping[str, Any]:
@@ -346,7 +347,12 @@ class SchemaStore:
 
     def _parsed(self, model: str, document: Mapping[str, Any]) -> InputSchema:
         schema = self.parse(model, document)
-        text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        checked = {
+            "input": schema.input,
+            "components": schema.components,
+            "version": schema.version,
+        }
+        text = json.dumps(checked, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(text.encode()).hexdigest()
         return InputSchema(
             model=schema.model,

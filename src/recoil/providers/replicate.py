@@ -48,27 +48,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import mimetypes
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from recoil.errors import ConfigError, PayloadError, ProviderError
+from recoil.errors import PayloadError, ProviderError
 from recoil.model.cost import Cost
-from recoil.model.provider_config import ProviderConfig
 from recoil.model.requests import Request
 from recoil.providers.base import Job, JobState, JobStatus, Output
 from recoil.providers.binding import MEDIA_SOURCES, Binding, output_at
 from recoil.providers.hosted import HostedProvider
-from recoil.providers.http import data_uri, mime_for, role_names
+from recoil.providers.http import mime_for, role_names
 from recoil.providers.inputschema import replicate_input_schema
 from recoil.providers.replicate_models import REPLICATE_BINDINGS, REPLICATE_GENERIC
 
 MODALITIES = ("keyframe", "video", "audio", "upscale")
-DATA_URI_MAX_BYTES = 256 * 1024
-"""The largest input file sent inline as a data URI (Replicate's documented limit)."""
 _STATES = {
     "starting": JobStatus.QUEUED,
     "processing": JobStatus.RUNNING,
@@ -92,18 +87,6 @@ class ReplicateProvider(HostedProvider):
     shipped_bindings = REPLICATE_BINDINGS
     generic_bindings = REPLICATE_GENERIC
     parse_schema = staticmethod(replicate_input_schema)
-
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
-        limit = config.options.get("data_uri_max_bytes", DATA_URI_MAX_BYTES)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise ConfigError(
-                f"providers.replicate.data_uri_max_bytes must be a whole number >= 0, got "
-                f"{limit!r}; 0 uploads every input file"
-            )
-        self.data_uri_max_bytes = limit
-        self._uploaded: dict[str, str] = {}
-        """sha256 of an uploaded input file -> its URL, so each is uploaded once."""
 
     def check_model(self, request: Request) -> None:
         """A model ``owner/name`` (optionally ``:version``) must be known."""
@@ -144,31 +127,25 @@ class ReplicateProvider(HostedProvider):
         )
         return url, self._boundary.json_object(response, f"schema of {model}")
 
-    async def file_url(self, path: str) -> str:
-        """A data URI up to ``data_uri_max_bytes``, else the URL of a Files API upload."""
-        data = await asyncio.to_thread(Path(path).read_bytes)
-        mime = mime_for(path) or mimetypes.guess_type(path)[0] or "application/octet-stream"
-        if len(data) <= self.data_uri_max_bytes:
-            return data_uri(data, mime)
+    async def upload(self, name: str, data: bytes, mime: str) -> str:
+        """The Files API: ``POST /files`` (multipart ``content``); the file's ``urls.get``."""
         digest = hashlib.sha256(data).hexdigest()
-        if digest not in self._uploaded:
-            response = await self._boundary.send(
-                self._client,
-                "POST",
-                f"{self.base_url}/files",
-                what="upload",
-                files={"content": (Path(path).name, data, mime)},
-                data={"metadata": json.dumps({"sha256": digest})},
-                headers=self._auth(),
+        response = await self._boundary.send(
+            self._client,
+            "POST",
+            f"{self.base_url}/files",
+            what="upload",
+            files={"content": (name, data, mime)},
+            data={"metadata": json.dumps({"sha256": digest})},
+            headers=self._auth(),
+        )
+        answer = self._boundary.json_object(response, "upload")
+        url = (answer.get("urls") or {}).get("get")
+        if not isinstance(url, str) or not url:
+            raise self._boundary.error(
+                "upload: the answer has no urls.get", retryable=False, error_type="protocol"
             )
-            answer = self._boundary.json_object(response, "upload")
-            url = (answer.get("urls") or {}).get("get")
-            if not isinstance(url, str) or not url:
-                raise self._boundary.error(
-                    "upload: the answer has no urls.get", retryable=False, error_type="protocol"
-                )
-            self._uploaded[digest] = url
-        return self._uploaded[digest]
+        return url
 
     async def submit(self, request: Request, key: str) -> Job:
         """Create the prediction; on a dropped connection, find it instead of re-sending.

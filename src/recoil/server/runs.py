@@ -76,7 +76,7 @@ class RunManager:
         self._lock = threading.Lock()
         self._state = RunState()
         self._thread: threading.Thread | None = None
-        self._schedulers: list[tuple[asyncio.AbstractEventLoop, Scheduler]] = []
+        self._scheduler: tuple[asyncio.AbstractEventLoop, Scheduler] | None = None
         self._stop_requested = False
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[RunState]]] = set()
 
@@ -97,7 +97,7 @@ class RunManager:
             probe.acquire()  # ProjectBusyError naming `recoil run` if it holds the project
             probe.release()
             self._stop_requested = False
-            self._schedulers = []
+            self._scheduler = None
             self._set(RunState(run_id=new_id("run"), phase="running", started_at=time.time()))
             self._thread = threading.Thread(
                 target=self._main, args=(options,), name="recoil-review-run", daemon=True
@@ -111,7 +111,8 @@ class RunManager:
             if not self._state.active:
                 return self._state
             self._stop_requested = True
-            for loop, scheduler in self._schedulers:
+            if self._scheduler is not None:
+                loop, scheduler = self._scheduler
                 loop.call_soon_threadsafe(partial(scheduler.stop, grace_s=_GRACE_S))
             self._set(dataclasses.replace(self._state, phase="stopping"))
             return self._state
@@ -156,14 +157,14 @@ class RunManager:
     def _on_scheduler(self, scheduler: Scheduler) -> None:
         loop = asyncio.get_running_loop()
         with self._lock:
-            self._schedulers.append((loop, scheduler))
+            self._scheduler = (loop, scheduler)
             stop = self._stop_requested
         if stop:
             scheduler.stop(grace_s=_GRACE_S)
 
     def _finish(self, *, phase: RunPhase, summary: str = "", error: str | None = None) -> None:
         with self._lock:
-            self._schedulers = []
+            self._scheduler = None
             self._set(
                 dataclasses.replace(
                     self._state,
@@ -186,9 +187,9 @@ class RunManager:
     # -- Progress (called on the run's event loop) ----------------------------------
 
     def start_steps(self, total: int) -> None:
-        """The run will dispatch ``total`` more steps (one wave of the run)."""
+        """The run will dispatch ``total`` steps (the whole run: it is one graph)."""
         with self._lock:
-            self._set(dataclasses.replace(self._state, total=self._state.total + total))
+            self._set(dataclasses.replace(self._state, total=total))
 
     def step_done(self, step: WorkflowStep, take: Take | None) -> None:
         """One step finished."""

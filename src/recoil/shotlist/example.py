@@ -134,6 +134,11 @@ limit = 2                   # renders in flight (CPU-bound)
 # clip_model = "models/clip"  # prompt adherence: a CLIP model on disk (recoil[clip])
 # [evals.weights]           # scorer name -> weight in a take's aggregate score
 # sharpness = 1.0
+
+# [signing]                 # Content Credentials (C2PA) on outputs and the cut (recoil[c2pa])
+# certificate = "certs/signer-chain.pem"            # PEM chain, signing certificate first
+# private_key_file = "~/.config/recoil/signer.key"  # or RECOIL_C2PA_KEY; never copied
+# trust_anchors = "certs/root.pem"                  # roots `recoil verify FILE` trusts
 """
 
 

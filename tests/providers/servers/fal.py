@@ -4,7 +4,11 @@ Submit ``POST /{model}``; status ``GET /{model}/requests/{id}/status``
 (IN_QUEUE with ``queue_position`` for ``queue_s``, IN_PROGRESS for ``run_s``,
 then COMPLETED); result ``GET /{model}/requests/{id}`` with the
 ``x-fal-billable-units`` header; cancel ``PUT /{model}/requests/{id}/cancel``;
-output files under ``/files/`` that expire after ``control.files.ttl_s``.
+output files under ``/files/`` that expire after ``control.files.ttl_s``. Input
+files may be uploaded to its CDN: ``POST /storage/upload/initiate?storage_type=fal-cdn-v3``
+``{content_type, file_name}`` answers ``{upload_url, file_url}``; the bytes are
+``PUT`` to ``upload_url`` (no key: the URL is the permission) and ``file_url``
+serves them (``control.uploads`` holds what came).
 
 Models and schemas (:mod:`tests.providers.servers.models`): ``GET
 /api/openapi/queue/openapi.json?endpoint_id=<model>`` serves the endpoint's
@@ -61,6 +65,9 @@ from tests.providers.servers.base import (
 
 SCHEMA_PATH = "/api/openapi/queue/openapi.json"
 """Where the loopback serves the endpoints' schemas (``schema_url`` = base URL + this)."""
+INITIATE_PATH = "/storage/upload/initiate"
+"""A CDN upload begins here (``storage_url`` = base URL); its bytes are put under UPLOAD_PATH."""
+UPLOAD_PATH = "/cdn-upload/"
 _FAL_SIZES = {
     "square_hd": (64, 64),
     "square": (32, 32),
@@ -101,6 +108,12 @@ class FalControl(Control):
         self.rejected: list[tuple[str, list[dict[str, Any]]]] = []
         """(model, 422 details) of every submit that broke the model's schema."""
         self.schema_fetches = 0
+        self.initiated: dict[str, str] = {}
+        """CDN uploads begun and not yet put: file name -> content type."""
+        self.uploads: dict[str, bytes] = {}
+        """CDN uploads received: file name -> its bytes."""
+        self.put_headers: list[dict[str, str]] = []
+        """The headers of each upload's PUT."""
         self.files = Expiring()
         self.jobs: dict[str, _Job] = {}
         self.cancels = 0
@@ -129,6 +142,8 @@ class FalApp:
         c = self.control
         if request.path.startswith("/files/"):
             return c.files.serve(request.path.removeprefix("/files/"))
+        if request.path.startswith(UPLOAD_PATH) and request.method == "PUT":
+            return self._put(request)
         if request.path == SCHEMA_PATH and request.method == "GET":
             with c.lock:
                 c.schema_fetches += 1
@@ -138,6 +153,8 @@ class FalApp:
             return Response(200, models.fal_document(self.model(endpoint)))
         if c.key is not None and request.headers.get("Authorization") != f"Key {c.key}":
             return Response(401, {"detail": "Invalid authorization header"})
+        if request.path == INITIATE_PATH and request.method == "POST":
+            return self._initiate(request)
         if "/requests/" in request.path:
             model, _, rest = request.path.strip("/").partition("/requests/")
             request_id, _, action = rest.partition("/")
@@ -149,6 +166,32 @@ class FalApp:
         if request.method != "POST":
             return Response(405, {"detail": "Method not allowed"})
         return self._submit(request)
+
+    def _initiate(self, request: Request) -> Response:
+        """A CDN upload begins: a signed upload URL (no key needed) and the file's URL."""
+        body = request.json() or {}
+        if request.query.get("storage_type") != "fal-cdn-v3" or not body.get("content_type"):
+            return Response(422, {"detail": "storage_type and content_type are required"})
+        name = f"{uuid.uuid4().hex[:16]}-{body.get('file_name', 'file')}"
+        with self.control.lock:
+            self.control.initiated[name] = str(body["content_type"])
+        base = host_url(request)
+        return Response(
+            200, {"upload_url": f"{base}{UPLOAD_PATH}{name}", "file_url": f"{base}/files/{name}"}
+        )
+
+    def _put(self, request: Request) -> Response:
+        c = self.control
+        name = request.path.removeprefix(UPLOAD_PATH)
+        with c.lock:
+            mime = c.initiated.pop(name, None)
+        if mime is None:
+            return Response(403, {"detail": "the upload URL is not valid"})
+        c.files.add(name, request.body, mime)
+        with c.lock:
+            c.uploads[name] = request.body
+            c.put_headers.append(dict(request.headers))
+        return Response(200, {})
 
     def _submit(self, request: Request) -> Response:
         c = self.control

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,11 @@ from recoil.execution.scheduler import Scheduler, Unit
 from recoil.model.context import DispatchContext
 from recoil.model.provider_config import ProviderConfig
 from recoil.model.receipt import Receipt, Submitted
+from recoil.model.requests import KeyframeRequest, Request
 from recoil.model.workflow import StepStatus, Workflow, WorkflowStep
 from recoil.providers.base import Job, Provider
+from recoil.providers.fake import FakeProvider
+from recoil.providers.registry import Registry, register_default_runners
 from recoil.records.log import read_records
 
 ray = pytest.importorskip("ray")
@@ -26,9 +29,14 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        # Ray's switch for a cluster kept on loopback (as on macOS): without it the local
+        # Ray listens on every interface and dials the machine's network address.
+        patch.setattr(ray._private.ray_constants, "ENABLE_RAY_CLUSTER", False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+        yield
+        ray.shutdown()
 
 
 def make_workflow() -> Workflow:
@@ -140,3 +148,39 @@ def test_find_runs_in_a_worker_like_submit(tmp_path: Path, local_ray: None) -> N
     assert found is not None and found.job_id == job.job_id
     assert missing is None
     assert provider.local.submits == 0  # type: ignore[attr-defined]  # the work ran in workers
+
+
+class CheckingFake(FakeProvider):
+    """A fake that checks requests before a run and learns an identity, as hosted adapters do."""
+
+    async def check_requests(self, requests: Sequence[tuple[str, Request]]) -> list[str]:
+        return [f"{label}: no lighthouses" for label, r in requests if "lighthouse" in r.prompt]
+
+    async def learn_identity(self, request: Request) -> bool:
+        return request.model is None
+
+
+def test_the_driver_answers_preflight_checks_and_identity(tmp_path: Path, local_ray: None) -> None:
+    """A run's request checks and identity lookups go to the driver's instance, as locally."""
+    from recoil.execution.ray import RayDispatcher
+
+    registry = register_default_runners(Registry(load_entry_points=False))
+    registry.register_provider("checking", CheckingFake, ["keyframe"])
+    ctx = context_at(tmp_path)
+    dispatcher = RayDispatcher(ctx, registry=registry)
+    request = KeyframeRequest(prompt="a lighthouse")
+
+    async def scenario() -> tuple[list[str], bool, list[str], bool]:
+        try:
+            checking = dispatcher.provider("checking", "keyframe", ctx)
+            plain = dispatcher.provider("fake", "keyframe", ctx)
+            return (
+                await checking.check_requests([("b1", request)]),  # type: ignore[attr-defined]
+                await checking.learn_identity(request),  # type: ignore[attr-defined]
+                await plain.check_requests([("b1", request)]),  # type: ignore[attr-defined]
+                await plain.learn_identity(request),  # type: ignore[attr-defined]
+            )
+        finally:
+            await dispatcher.aclose()
+
+    assert asyncio.run(scenario()) == (["b1: no lighthouses"], True, [], False)

@@ -343,3 +343,26 @@ def test_a_long_backlog_is_not_prepared_before_the_first_calls(
     report, _ = probes.run(context, wf, limits=limits)
     assert report.succeeded == 500
     assert at_first_submit[0] <= 3
+
+
+def test_priority_starts_long_paths_first(probes: Probes, context: DispatchContext) -> None:
+    """With priorities, ready steps go by priority, then by the steps still to follow
+    them in their unit (first steps before last ones), then in run order."""
+    low = probes.workflow(probes.step("l1"), probes.step("l2", "l1"))
+    high = probes.workflow(probes.step("h1"), probes.step("h2", "h1"))
+    other = probes.workflow(probes.step("o1"), probes.step("o2", "o1"))
+    order: list[str] = []
+
+    async def main() -> None:
+        async with Dispatcher(context, registry=probes.registry) as dispatcher:
+            hooks = Hooks(pre_step=lambda s: order.append(s.step_id))
+            scheduler = Scheduler(dispatcher, limits=Limits(concurrency=1), hooks=hooks)
+            units = [
+                Unit(workflow=low, context=context),
+                Unit(workflow=high, context=context, priority=4),
+                Unit(workflow=other, context=context),
+            ]
+            assert (await scheduler.run(units)).succeeded == 6
+
+    asyncio.run(main())
+    assert order == ["h1", "h2", "l1", "o1", "l2", "o2"]

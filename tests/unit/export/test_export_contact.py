@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import html.parser
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from recoil.export import BeatCut, Edit, TakeMedia, write_contact_sheet
+from recoil.export.pages import ROWS_PER_PAGE
 from recoil.export.sheet import fit as _fit
 
 
@@ -174,3 +176,62 @@ def test_fitted_text_is_the_longest_prefix_that_fits(text: str, width: int) -> N
     assert fitted == prefix + "..." and text.startswith(prefix)
     assert prefix == "" or draw.textlength(fitted, font=font) <= width
     assert draw.textlength(text[: len(prefix) + 1] + "...", font=font) > width
+
+
+def many_beats(count: int) -> Edit:
+    beats = tuple(
+        BeatCut(
+            scene_id="s",
+            beat_id=f"b{index:03d}",
+            duration_s=0.5,
+            alternates=(TakeMedia(take_id=f"t{index:03d}", take_index=0, status="failed"),),
+        )
+        for index in range(count)
+    )
+    return Edit(title="long", fps=12, width=160, height=90, beats=beats)
+
+
+def test_a_long_sheet_is_paged_and_the_page_links_every_png(tmp_path: Path) -> None:
+    out = tmp_path / "sheet"
+
+    count = 2 * ROWS_PER_PAGE + 10
+    written = write_contact_sheet(many_beats(count), out)
+
+    names = [path.name for path in written]
+    assert names == ["contact.html", "contact.png", "contact-2.png", "contact-3.png"]
+    page = written[0].read_text()
+    assert all(f'<a href="{name}">' in page for name in names[1:])
+    assert parse(written[0]).rows == count, "the HTML page keeps every beat"
+    heights = []
+    for png in written[1:]:
+        with Image.open(png) as image:
+            heights.append(image.height)
+    assert heights[0] == heights[1] > heights[2], "two full pages, then 10 rows"
+
+    shorter = write_contact_sheet(many_beats(ROWS_PER_PAGE + 5), out)
+
+    assert [path.name for path in shorter] == ["contact.html", "contact.png", "contact-2.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["contact-2.png", "contact.html", "contact.png"]
+
+
+def test_only_the_pages_whose_beats_changed_are_drawn_again(tmp_path: Path) -> None:
+    edit = many_beats(2 * ROWS_PER_PAGE + 10)
+    first = write_contact_sheet(edit, tmp_path)
+    drawn = {path.name: path.stat().st_ino for path in first[1:]}
+    beats = list(edit.beats)
+    last = 2 * ROWS_PER_PAGE + 3  # on the third page
+    beats[last] = dataclasses.replace(beats[last], title="retitled")
+
+    again = write_contact_sheet(
+        Edit(title="long", fps=12, width=160, height=90, beats=tuple(beats)), tmp_path
+    )
+
+    now = {path.name: path.stat().st_ino for path in again[1:]}
+    assert now["contact.png"] == drawn["contact.png"]
+    assert now["contact-2.png"] == drawn["contact-2.png"]
+    assert now["contact-3.png"] != drawn["contact-3.png"], "its page is redrawn"
+    assert "retitled" in again[0].read_text()
+    fresh = write_contact_sheet(
+        Edit(title="long", fps=12, width=160, height=90, beats=tuple(beats)), tmp_path / "fresh"
+    )
+    assert [p.read_bytes() for p in again[1:]] == [p.read_bytes() for p in fresh[1:]]

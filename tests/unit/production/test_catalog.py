@@ -66,3 +66,22 @@ def test_the_cache_reads_again_after_each_decision(tmp_path: Path) -> None:
     door = rejected.beat("door")
     assert door is not None and door.takes[-1].take_id == queued.take_id
     assert door.takes[-1].status == "pending" and door.takes[-1].retake_of == second
+
+
+def test_a_take_chained_from_a_frame_no_longer_used_reads_as_stale(tmp_path: Path) -> None:
+    text = shotlist(
+        {"one": [beat("door", "a door opens"), beat("hall", "a hall", chain_from_previous=True)]},
+        title="Door",
+        provider="fake",
+        takes_per_beat=2,
+    )
+    project = write_project(tmp_path / "door", text)
+    assert run_production_sync(project, RunOptions(evaluate=False)).exit_code == 0
+
+    approve(project, "door-t02")
+
+    hall = load_catalog(project).beat("hall")
+    assert hall is not None
+    stale = {t.take_id: t.stale for t in hall.takes}
+    assert stale["hall-t01"] == "chained from door-t01; door's primary is now door-t02"
+    assert stale["hall-t02"] and stale["hall-t03"] is None

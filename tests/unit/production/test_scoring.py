@@ -12,7 +12,8 @@ from PIL import Image
 
 from recoil.errors import NotFoundError
 from recoil.model.receipt import EvalRecord, Receipt
-from recoil.production.primaries import choose_primaries
+from recoil.model.take import PrimaryStrategy
+from recoil.production.primaries import PrimaryRule, choose_by_rule
 from recoil.production.review import status
 from recoil.production.run import RunOptions, run_production_sync
 from recoil.production.scoring import score_project
@@ -137,10 +138,11 @@ def test_an_unscored_take_passed_over_for_a_scored_one_is_said(doors: Doors) -> 
     def scores(receipt: Receipt) -> dict[str, float]:
         return {"exposure": 0.5} if owner[receipt.receipt_id] in first else {}
 
-    notes = choose_primaries(loaded, "score", {}, scores=scores)
+    notes = choose_by_rule(loaded, PrimaryRule(strategy=PrimaryStrategy.SCORE, scores=scores))
     assert {b.primary_take_id for b in loaded.beats()} == first
     assert len(notes) == 2
     assert all("by score over" in n and "no scores yet; recoil score" in n for n in notes)
 
-    none = choose_primaries(loaded, "score", {}, scores=lambda r: {})
+    nothing = PrimaryRule(strategy=PrimaryStrategy.SCORE, scores=lambda r: {})
+    none = choose_by_rule(loaded, nothing)
     assert all("no take has scores yet; chose the first success" in n for n in none)

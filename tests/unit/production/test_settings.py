@@ -123,7 +123,7 @@ x = 1
         f"{path}: providers.replicate: rpm: got -1, must be a number > 0",
         f"{path}: prices.fal.flux: got -2, must be >= 0",
         f"{path}: evals.weights.sharpness: got 'high', expected a number",
-        f"{path}: extra: unknown field; allowed: project, run, providers, prices, evals",
+        f"{path}: extra: unknown field; allowed: project, run, providers, prices, evals, signing",
     ]
 
 

@@ -47,6 +47,7 @@ def take_json(take: TakeView) -> dict[str, Any]:
         "prompt": next((s.prompt for s in take.steps if s.prompt), ""),
         "retake_of": take.retake_of,
         "note": take.note,
+        "stale": take.stale,
     }
 
 
