@@ -20,7 +20,6 @@ same bytes. The file appears atomically (temporary file, then ``os.replace``).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from recoil.errors import StoreError, ValidationError
 from recoil.export.edit import Edit
 from recoil.export.pool import encode_all
 from recoil.export.segment import SEGMENT_SUFFIX, plan_segments
+from recoil.export.sheet import replacing
 from recoil.export.soundtrack import SOUNDTRACK_SUFFIX, plan_soundtrack
 
 
@@ -132,16 +132,8 @@ def join_segments(edit: Edit, segments: Sequence[Path], soundtrack: Path, out: P
 
 
 def _write_atomic(edit: Edit, segments: Sequence[Path], soundtrack: Path, out: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with replacing(out) as tmp:
         join_segments(edit, segments, soundtrack, tmp)
-        tmp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _keep_only(folder: Path, keep: set[Path]) -> None:

@@ -34,8 +34,6 @@ know one media reference per clip: the alternates then survive only as URLs in
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +43,7 @@ import opentimelineio as otio
 
 from recoil.errors import StoreError, ValidationError
 from recoil.export.edit import BeatCut, Edit, TakeMedia
+from recoil.export.sheet import replacing
 from recoil.records import codec
 
 RationalTime = otio.opentime.RationalTime
@@ -139,16 +138,9 @@ def write_timeline(edit: Edit, out: Path, *, clip_schema: int | None = None) -> 
     options: dict[str, Any] = {}
     if clip_schema is not None:
         options["target_schema_versions"] = {"Clip": clip_schema}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    # The adapter is chosen by the file's extension: the temporary file keeps it.
+    with replacing(out, suffix=out.suffix) as tmp:
         otio.adapters.write_to_file(timeline, str(tmp), **options)
-        tmp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out
 
 

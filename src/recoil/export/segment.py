@@ -25,8 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,6 +39,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from recoil.errors import StoreError
 from recoil.export.edit import BeatCut, Edit
+from recoil.export.sheet import replacing
 from recoil.media.h264 import CODEC, PIXEL_FORMAT, x264_options
 
 SEGMENT_SUFFIX = ".mp4"
@@ -78,32 +77,21 @@ class SegmentJob:
 
     def encode(self) -> Path:
         """Encode the segment into ``path``, atomically (a reader never sees half a segment)."""
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            with av.open(str(tmp), "w", format="mp4") as container:
-                stream = container.add_stream(CODEC, rate=self.rate)
-                stream.width = self.width
-                stream.height = self.height
-                stream.pix_fmt = PIXEL_FORMAT
-                stream.options = dict(x264_options())
-                stream.codec_context.thread_count = _X264_THREADS
-                for index, frame in enumerate(_frames(self)):
-                    # A decoded source frame carries its own I/P/B type, which libx264 would
-                    # obey; the segment picks its own frame types.
-                    frame.pict_type = PictureType.NONE
-                    frame.pts = index
-                    frame.time_base = 1 / self.rate
-                    container.mux(stream.encode(frame))
-                container.mux(stream.encode(None))
-            tmp.chmod(0o644)
-            tmp.replace(self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with replacing(self.path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
+            stream = container.add_stream(CODEC, rate=self.rate)
+            stream.width = self.width
+            stream.height = self.height
+            stream.pix_fmt = PIXEL_FORMAT
+            stream.options = dict(x264_options())
+            stream.codec_context.thread_count = _X264_THREADS
+            for index, frame in enumerate(_frames(self)):
+                # A decoded source frame carries its own I/P/B type, which libx264 would
+                # obey; the segment picks its own frame types.
+                frame.pict_type = PictureType.NONE
+                frame.pts = index
+                frame.time_base = 1 / self.rate
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
         return self.path
 
 

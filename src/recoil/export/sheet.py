@@ -72,11 +72,21 @@ def open_atomic(path: Path) -> Iterator[BinaryIO]:
 
     On an error nothing appears and the temporary file is removed.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with replacing(path) as tmp, tmp.open("wb") as handle:
+        yield handle
+
+
+@contextmanager
+def replacing(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that wants a file name (an encoder,
+    an adapter); it replaces ``path``, readable by everyone, on exit, and is removed on
+    an error. Its name starts with ``.<name>.`` and ends with ``suffix``, so a sweep of
+    a killed export finds it."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
+        yield tmp
         tmp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
         tmp.replace(path)
     except BaseException:

@@ -21,8 +21,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import os
-import tempfile
 from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -35,6 +33,7 @@ from numpy.typing import NDArray
 from recoil.errors import StoreError
 from recoil.export.edit import Edit
 from recoil.export.segment import library_versions
+from recoil.export.sheet import replacing
 
 SOUNDTRACK_SUFFIX = ".m4a"
 _LAYOUT = 1  # bumped when the way a track is made changes while every version stays the same
@@ -63,22 +62,11 @@ class SoundtrackJob:
 
     def encode(self) -> Path:
         """Encode the track into ``path``, atomically."""
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            with av.open(str(tmp), "w", format="mp4") as container:
-                writer = _AacWriter(container, self.sample_rate)
-                for beat in self.beats:
-                    writer.append(_beat_audio(beat, self.sample_rate))
-                writer.finish()
-            tmp.chmod(0o644)
-            tmp.replace(self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with replacing(self.path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
+            writer = _AacWriter(container, self.sample_rate)
+            for beat in self.beats:
+                writer.append(_beat_audio(beat, self.sample_rate))
+            writer.finish()
         return self.path
 
 

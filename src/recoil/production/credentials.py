@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
 from recoil.errors import NotFoundError
 from recoil.export.edit import Edit
+from recoil.export.sheet import replacing
 from recoil.media.credentials import (
     Claim,
     Credentials,
@@ -75,15 +75,7 @@ def sign_cut(path: Path, edit: Edit, signing: ContentSigning) -> None:
         software_agent="recoil export",
         assertions={CUT_ASSERTION: {"title": edit.title, "beats": beats}},
     )
-    # Named like write_cut's temp file, so an export killed here leaves what it sweeps.
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temp = Path(name)
-    try:
-        # File to file: a feature-length cut is never held in memory.
-        with path.open("rb") as source, os.fdopen(fd, "w+b") as handle:
-            sign_stream(source, handle, "video/mp4", claim, signing)
-        temp.chmod(0o644)  # mkstemp makes it private; an export is meant to be shared
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    # Named like write_cut's temp file, so an export killed here leaves what it sweeps;
+    # file to file, so a feature-length cut is never held in memory.
+    with replacing(path) as temp, path.open("rb") as source, temp.open("w+b") as handle:
+        sign_stream(source, handle, "video/mp4", claim, signing)
