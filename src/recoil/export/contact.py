@@ -142,9 +142,12 @@ def _page_key(edit: Edit, beats: Sequence[BeatCut], heading: str) -> str:
     return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def _content_name(path: Path) -> str:
     """A content-addressed artifact's name; any other file's path, size and time."""
-    if len(path.stem) == 64 and all(c in "0123456789abcdef" for c in path.stem):
+    if _SHA256.fullmatch(path.stem):
         return path.name
     try:
         info = path.stat()
