@@ -37,6 +37,26 @@ def _tokenizer(folder: Path) -> object:
     return CLIPTokenizer.from_pretrained(folder, model_max_length=16)
 
 
+def _text_encoder(tokenizer: object) -> object:
+    """A one-layer CLIP text encoder of width 8 over ``tokenizer``'s vocabulary."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=8,
+            intermediate_size=16,
+            num_attention_heads=2,
+            num_hidden_layers=1,
+            vocab_size=len(tokenizer.get_vocab()),  # type: ignore[attr-defined]
+            max_position_embeddings=16,
+            projection_dim=8,
+        )
+    )
+
+
 def text_to_image(folder: Path, *, channels: int = 4) -> Path:
     """A Stable Diffusion pipeline (UNet, VAE, CLIP text encoder, DDIM) of ``channels``
     channels in its first block and twice that in its second (the benchmark's is larger)."""
@@ -47,7 +67,6 @@ def text_to_image(folder: Path, *, channels: int = 4) -> Path:
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     tokenizer = _tokenizer(folder.parent / f"{folder.name}-tokenizer")
@@ -73,20 +92,7 @@ def text_to_image(folder: Path, *, channels: int = 4) -> Path:
         norm_num_groups=2,
         sample_size=32,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-            hidden_size=8,
-            intermediate_size=16,
-            num_attention_heads=2,
-            num_hidden_layers=1,
-            vocab_size=len(tokenizer.get_vocab()),  # type: ignore[attr-defined]
-            max_position_embeddings=16,
-            projection_dim=8,
-        )
-    )
+    text_encoder = _text_encoder(tokenizer)
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -184,7 +190,6 @@ def upscaler(folder: Path) -> Path:
         StableDiffusionUpscalePipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     tokenizer = _tokenizer(folder.parent / f"{folder.name}-tokenizer")
@@ -212,20 +217,7 @@ def upscaler(folder: Path) -> Path:
         sample_size=32,
         scaling_factor=0.08333,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-            hidden_size=8,
-            intermediate_size=16,
-            num_attention_heads=2,
-            num_hidden_layers=1,
-            vocab_size=len(tokenizer.get_vocab()),  # type: ignore[attr-defined]
-            max_position_embeddings=16,
-            projection_dim=8,
-        )
-    )
+    text_encoder = _text_encoder(tokenizer)
     StableDiffusionUpscalePipeline(
         vae=vae,
         text_encoder=text_encoder,
