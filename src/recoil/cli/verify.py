@@ -33,6 +33,12 @@ def verify_command(
     if path.is_file():
         _verify_file(path, trust)
         return
+    if not path.exists():
+        from recoil.errors import NotFoundError
+
+        raise NotFoundError(
+            f"{path}: no such file or folder; give a PNG or MP4 file, or a project folder"
+        )
     from recoil.production.repair import verify_project
 
     checked = verify_project(path)

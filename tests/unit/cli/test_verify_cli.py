@@ -104,6 +104,14 @@ def test_a_file_of_another_type_is_one_error_line(recoil: Recoil, tmp_path: Path
     assert "cannot read Content Credentials from a text/plain file" in result.stderr
 
 
+def test_a_path_that_is_not_there_is_one_error_line(recoil: Recoil, tmp_path: Path) -> None:
+    result = recoil("verify", tmp_path / "still.png")
+    assert result.exit_code == 2, result.output
+    assert error_line(result).endswith(
+        "still.png: no such file or folder; give a PNG or MP4 file, or a project folder"
+    )
+
+
 def test_a_folder_still_has_its_output_hashes_checked(recoil: Recoil, tmp_path: Path) -> None:
     text = shotlist({"one": [beat("a", "a door opens")]}, title="Door", resolution="64x36")
     project = write_project(tmp_path / "film", text)
