@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from recoil.model.receipt import EvalRecord, Receipt
+from recoil.model.take import TakeStatus
+from recoil.production.plan import runnable_takes
 from recoil.production.review import approve, status
 from recoil.production.run import RunOptions, run_production_sync
-from recoil.production.staleness import CHAINED_FROM, is_stale, mark_stale
+from recoil.production.staleness import CHAINED_FROM, STALE, is_stale, mark_stale
 from recoil.records.log import read_records
 from recoil.store import ProjectStore
 from tests.helpers import beat, shotlist, write_project
@@ -171,3 +173,18 @@ def test_a_source_clip_made_again_makes_its_chain_stale(tmp_path: Path) -> None:
     [note] = mark_stale(chained, source)
     assert note.startswith("b-t01 is stale (chained from a-t01, whose clip was made again")
     assert is_stale(chained.takes[0])
+
+
+def test_a_stale_take_is_not_run_further(tmp_path: Path) -> None:
+    """Its steps still pending are never dispatched (and never paid for): its new take runs."""
+    project = _film(tmp_path)
+    assert run_production_sync(project, RunOptions()).exit_code == 0
+    with ProjectStore.open(project) as store:
+        loaded = store.load_project()
+    assert loaded is not None
+    take = next(t for b in loaded.beats() if b.beat_id == "b" for t in b.takes)
+    take.status = TakeStatus.PENDING
+    assert take in [t for _, _, t in runnable_takes(loaded)]
+
+    take.take_metadata[STALE] = "chained from a-t01; a's primary is now a-t02"
+    assert take not in [t for _, _, t in runnable_takes(loaded)]
