@@ -8,14 +8,14 @@ Speed: a previz project of ``--beats`` beats (60; two takes a beat, 2 s beats,
   then of a beat that speaks (whose new take's line re-encodes the audio track,
   which is one continuous stream);
 - the cut alone with an empty segment cache (segments encoded in parallel, one
-  process per core, then joined), the cut again after one beat's primary is
-  swapped, and the same cut encoded whole on a single encoder (one segment of
-  every beat, in this process, with the same join and audio).
+  thread per core, and joined as they are done), the cut again after one beat's
+  primary is swapped, and the same cut encoded whole on a single encoder (one
+  segment of every beat, with the same join and audio; both decode each take on
+  one thread, as the segments' encoders run on one thread each).
 
 Memory: fake-provider projects of 100 and 1,000 half-second beats (one take,
 160x90 at 12 fps, as the scale report had it) are each exported in a fresh
-process; the peak RSS is the largest of that process and its encoding workers
-(``wait4``).
+process, whose peak RSS is read with ``wait4``.
 
 Targets: a re-export after one change under 15% of a full export; the cut on 2
 cores at most 0.6 of the single encoder's time; peak RSS at 1,000 beats within
@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if TYPE_CHECKING:
     from recoil.export.edit import Edit
 
-# recoil is imported inside the functions: the export's encoding workers start by
-# importing this script, as they would import a command's, and should not pay for more.
+# recoil is imported inside the functions: the memory figures come from a fresh process
+# running this script with --export-only, which should hold only what an export loads.
 
 BEATS_PER_SCENE = 10
 REEXPORT_TARGET = 0.15
@@ -129,12 +129,9 @@ def reexports(path: Path, index: int, repeat: int) -> tuple[str, list[float]]:
 
 
 def cpu_seconds() -> float:
-    """CPU time used so far by this process and its finished children (the workers)."""
-    used = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        used += usage.ru_utime + usage.ru_stime
-    return used
+    """CPU time used so far by this process (every thread of it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def single_encoder(edit: Edit, scratch: Path) -> tuple[float, float]:
@@ -159,7 +156,7 @@ def single_encoder(edit: Edit, scratch: Path) -> tuple[float, float]:
 
 
 def parallel_cut(edit: Edit, scratch: Path, changed: Edit) -> tuple[float, float, float]:
-    """Seconds (wall, CPU) to write the cut from an empty segment cache, one process per
+    """Seconds (wall, CPU) to write the cut from an empty segment cache, one thread per
     core, and then (wall) to write ``changed`` (one beat's primary swapped) from that cache."""
     from recoil.export.cut import write_cut
 
@@ -252,7 +249,7 @@ def speed(root: Path, beats: int, repeat: int) -> list[bool]:
 
 
 def peak_rss_mb(path: Path) -> float:
-    """Peak RSS in MB of a fresh process exporting ``path`` (and of its workers)."""
+    """Peak RSS in MB of a fresh process exporting ``path``."""
     child = subprocess.Popen([sys.executable, __file__, "--export-only", str(path)])
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)

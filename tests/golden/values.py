@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from recoil.export.edit import BeatCut, Edit, TakeMedia
+from recoil.export.edit import BeatCut, Edit, Extent, TakeMedia
 from recoil.model.cost import Cost
 from recoil.model.receipt import (
     Artifact,
@@ -162,6 +163,7 @@ EDIT = Edit(
                 status="succeeded",
                 video=Path("/project/artifacts/v1.mp4"),
                 keyframe=Path("/project/artifacts/k1.png"),
+                video_extent=Extent(count=48, rate=24.0),
                 review_status=ReviewStatus.APPROVED,
                 notes=(NOTE,),
                 receipt_id="r_0001",
@@ -175,6 +177,16 @@ EDIT = Edit(
             alternates=(TakeMedia(take_id="sc1-b1-t02", take_index=1, status="failed"),),
         ),
         BeatCut(scene_id="sc1", beat_id="b2", duration_s=1.5, title="a hole"),
+    ),
+)
+# The same edit as written before takes carried their extents (schema 1 and 2).
+_B1 = EDIT.beats[0]
+assert _B1.primary is not None
+EDIT_WITHOUT_EXTENTS = dataclasses.replace(
+    EDIT,
+    beats=(
+        dataclasses.replace(_B1, primary=dataclasses.replace(_B1.primary, video_extent=None)),
+        *EDIT.beats[1:],
     ),
 )
 CREATED_AT = "2024-01-01T00:00:00+00:00"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from recoil.export.edit import BeatCut, Edit, TakeMedia
+from recoil.export.edit import BeatCut, Edit, Extent, TakeMedia
 from recoil.model.review import ReviewNote
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ __all__ = [
     "BeatCut",
     "CutReport",
     "Edit",
+    "Extent",
     "ReviewNote",
     "TakeMedia",
     "build_timeline",

@@ -20,18 +20,22 @@ deterministic (no timestamps) and written atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
+import PIL
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from recoil.export.edit import BeatCut, Edit, TakeMedia
 from recoil.export.pages import HTML_NAME, ROWS_PER_PAGE, page_names
+from recoil.export.segment import library_versions
 from recoil.export.sheet import (
     BACKGROUND,
     CHOSEN,
@@ -41,11 +45,12 @@ from recoil.export.sheet import (
     TEXT,
     WARN,
     Font,
+    Links,
     data_uri,
     escape,
     first_frame,
     fit,
-    link,
+    named_sha256,
     open_atomic,
     png_bytes,
     read_image,
@@ -55,6 +60,7 @@ from recoil.export.sheet import (
 _LATER_PAGE = re.compile(r"contact-([0-9]+)\.png")
 _PAGE_KEY = "recoil-page-sha256"
 _LAYOUT = 1  # bumped when the drawing changes, so that pages drawn before are drawn again
+_THUMB_LAYOUT = 1  # bumped when a thumbnail is made otherwise, so that kept ones are made again
 
 _THUMB_WIDTH = 192
 _LABEL_WIDTH = 170
@@ -72,16 +78,22 @@ class _Cell:
     thumbnail: Image.Image | None
 
 
-def write_contact_sheet(edit: Edit, out_dir: Path) -> tuple[Path, ...]:
+def write_contact_sheet(
+    edit: Edit, out_dir: Path, *, thumbnails: Path | None = None
+) -> tuple[Path, ...]:
     """Write ``contact.html`` and the PNG pages into ``out_dir``; return the page, then the PNGs.
 
-    PNG pages of an earlier, longer sheet are removed. Raises
+    ``thumbnails`` is a folder that keeps the thumbnails of content-addressed
+    keyframes and videos between calls (a keyframe is decoded once, not on
+    every page drawn again); once the sheet is written it keeps only this
+    sheet's. PNG pages of an earlier, longer sheet are removed. Raises
     :class:`~recoil.errors.StoreError` when a keyframe or video exists but
     cannot be read.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    size = _thumb_size(edit)
+    thumbs = _Thumbnails(_thumb_size(edit), thumbnails)
+    links = Links(out_dir)
     names = page_names(len(edit.beats))
     pngs: list[Path] = []
     with open_atomic(out_dir / HTML_NAME) as page:
@@ -93,14 +105,17 @@ def write_contact_sheet(edit: Edit, out_dir: Path) -> tuple[Path, ...]:
             png = out_dir / name
             redraw = not _drawn(png, key)
             rows = [
-                (beat, [_cell(beat, take, size, redraw) for take in beat.takes]) for beat in beats
+                (beat, [_cell(beat, take, thumbs, redraw) for take in beat.takes]) for beat in beats
             ]
-            _write(page, "".join(_html_row(beat, cells, out_dir) for beat, cells in rows))
+            _write(page, "".join(_html_row(beat, cells, links) for beat, cells in rows))
             if redraw:
-                write_atomic(png, png_bytes(_grid(edit, rows, size, heading), {_PAGE_KEY: key}))
+                write_atomic(
+                    png, png_bytes(_grid(edit, rows, thumbs.size, heading), {_PAGE_KEY: key})
+                )
             pngs.append(png)
         _write(page, _HTML_TAIL)
     _remove_later_pages(out_dir, len(names))
+    thumbs.keep_only(edit)
     return (out_dir / HTML_NAME, *pngs)
 
 
@@ -125,12 +140,16 @@ def _page_key(edit: Edit, beats: Sequence[BeatCut], heading: str) -> str:
     )
     # Artifacts are named by their content: a file's name says what it shows, wherever the
     # project folder is (the key is in the page, whose bytes must not depend on that).
-    shown = []
-    for beat in beats:
-        text = repr(beat)
-        for name in files:
-            text = text.replace(name, _content_name(Path(name)))
-        shown.append(text)
+    shown = [
+        repr(
+            dataclasses.replace(
+                beat,
+                primary=None if beat.primary is None else _portable(beat.primary),
+                alternates=tuple(_portable(take) for take in beat.alternates),
+            )
+        )
+        for beat in beats
+    ]
     decides = {
         "layout": _LAYOUT,
         "heading": heading,
@@ -142,12 +161,20 @@ def _page_key(edit: Edit, beats: Sequence[BeatCut], heading: str) -> str:
     return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+def _portable(take: TakeMedia) -> TakeMedia:
+    """``take`` with each file named as :func:`_content_name` says."""
+
+    def named(path: Path | None) -> Path | None:
+        return None if path is None else Path(_content_name(path))
+
+    return dataclasses.replace(
+        take, video=named(take.video), audio=named(take.audio), keyframe=named(take.keyframe)
+    )
 
 
 def _content_name(path: Path) -> str:
     """A content-addressed artifact's name; any other file's path, size and time."""
-    if _SHA256.fullmatch(path.stem):
+    if named_sha256(path) is not None:
         return path.name
     try:
         info = path.stat()
@@ -183,24 +210,83 @@ def _thumb_size(edit: Edit) -> tuple[int, int]:
     return _THUMB_WIDTH, max(2, round(_THUMB_WIDTH * edit.height / edit.width))
 
 
-def _cell(beat: BeatCut, take: TakeMedia, size: tuple[int, int], drawn: bool) -> _Cell:
+def _cell(beat: BeatCut, take: TakeMedia, thumbs: _Thumbnails, drawn: bool) -> _Cell:
     """The take's cell; its thumbnail only where a page is ``drawn`` or the HTML embeds it."""
     primary = beat.primary is not None and beat.primary.take_id == take.take_id
     linked = take.keyframe is not None and take.keyframe.is_file()
-    thumbnail = _thumbnail(take, size) if drawn or not linked else None
+    thumbnail = thumbs.of(take) if drawn or not linked else None
     return _Cell(take=take, primary=primary, thumbnail=thumbnail)
 
 
-def _thumbnail(take: TakeMedia, size: tuple[int, int]) -> Image.Image | None:
-    image: Image.Image | None = None
-    owner = f"take {take.take_id}"
-    if take.keyframe is not None and take.keyframe.is_file():
-        image = read_image(take.keyframe, owner)
-    elif take.video is not None and take.video.is_file():
-        image = first_frame(take.video, owner)
-    if image is None:
-        return None
-    return ImageOps.pad(image, size, color=(0, 0, 0))
+class _Thumbnails:
+    """Takes' thumbnails: the keyframe, else the video's first frame, padded to ``size``.
+
+    With a ``folder``, the thumbnail of a content-addressed file is kept there as
+    a PNG named by that file and the size, and read back instead of made again.
+    """
+
+    def __init__(self, size: tuple[int, int], folder: Path | None) -> None:
+        self.size = size
+        self._folder = folder
+
+    def of(self, take: TakeMedia) -> Image.Image | None:
+        source = _thumbnail_source(take)
+        if source is None:
+            return None
+        kept = self._kept(source)
+        if kept is not None and kept.is_file():
+            try:
+                with Image.open(kept) as stored:
+                    if stored.size == self.size:
+                        return stored.convert("RGB")
+            except (OSError, SyntaxError, UnidentifiedImageError):
+                pass  # a damaged copy (Pillow raises SyntaxError on a bad chunk) is made again
+        owner = f"take {take.take_id}"
+        image = read_image(source, owner) if source == take.keyframe else first_frame(source, owner)
+        if image is None:
+            return None
+        thumbnail = ImageOps.pad(image, self.size, color=(0, 0, 0))
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(kept, png_bytes(thumbnail, compress_level=1))
+        return thumbnail
+
+    def keep_only(self, edit: Edit) -> None:
+        """Remove the kept thumbnails that no take of ``edit`` shows (and temp files)."""
+        if self._folder is None or not self._folder.is_dir():
+            return
+        keep = {
+            kept
+            for beat in edit.beats
+            for take in beat.takes
+            if (source := _thumbnail_source(take)) is not None
+            and (kept := self._kept(source)) is not None
+        }
+        for entry in self._folder.iterdir():
+            if entry.name.endswith((".png", ".tmp")) and entry.is_file() and entry not in keep:
+                entry.unlink(missing_ok=True)
+
+    def _kept(self, source: Path) -> Path | None:
+        digest = named_sha256(source)
+        if self._folder is None or digest is None:
+            return None
+        width, height = self.size
+        return self._folder / f"{digest}-{width}x{height}-{_thumbnail_maker()}.png"
+
+
+@cache
+def _thumbnail_maker() -> str:
+    """A short hash of what makes a thumbnail besides its source and size: the layout, and
+    the versions of recoil, PyAV (which decodes a video's frame) and Pillow (which scales)."""
+    maker = json.dumps([_THUMB_LAYOUT, *library_versions(), PIL.__version__])
+    return hashlib.sha256(maker.encode()).hexdigest()[:16]
+
+
+def _thumbnail_source(take: TakeMedia) -> Path | None:
+    for path in (take.keyframe, take.video):
+        if path is not None and path.is_file():
+            return path
+    return None
 
 
 # --- HTML -------------------------------------------------------------------
@@ -253,9 +339,9 @@ def _html_head(edit: Edit, pages: Sequence[str]) -> str:
 _HTML_TAIL = "</table>\n</body>\n</html>\n"
 
 
-def _html_row(beat: BeatCut, cells: list[_Cell], out_dir: Path) -> str:
+def _html_row(beat: BeatCut, cells: list[_Cell], links: Links) -> str:
     parts = [f'<tr id="{escape(beat.scene_id)}--{escape(beat.beat_id)}">', _beat_header(beat)]
-    parts.extend(_take_cell(cell, out_dir) for cell in cells)
+    parts.extend(_take_cell(cell, links) for cell in cells)
     parts.append("</tr>")
     return "\n".join(parts) + "\n"
 
@@ -272,11 +358,11 @@ def _beat_header(beat: BeatCut) -> str:
     )
 
 
-def _take_cell(cell: _Cell, out_dir: Path) -> str:
+def _take_cell(cell: _Cell, links: Links) -> str:
     e = escape
     take = cell.take
     if take.keyframe is not None and take.keyframe.is_file():
-        src = link(take.keyframe, out_dir)
+        src = links(take.keyframe)
     elif cell.thumbnail is not None:
         src = data_uri(cell.thumbnail)
     else:
@@ -287,9 +373,9 @@ def _take_cell(cell: _Cell, out_dir: Path) -> str:
         else '<div class="nomedia">no media</div>'
     )
     if take.video is not None and take.video.is_file():
-        picture = f'<a href="{e(link(take.video, out_dir))}">{picture}</a>'
-    links = [
-        f'<a href="{e(link(path, out_dir))}">{label}</a>'
+        picture = f'<a href="{e(links(take.video))}">{picture}</a>'
+    anchors = [
+        f'<a href="{e(links(path))}">{label}</a>'
         for label, path in (
             ("video", take.video),
             ("audio", take.audio),
@@ -310,7 +396,7 @@ def _take_cell(cell: _Cell, out_dir: Path) -> str:
         f'<div class="meta">{e(take.status)}, review: {e(take.review_status)}</div>'
         f'<div class="meta">score {_score(take.score)}, cost {_cost(take.cost)}</div>'
         f"{_score_list(take)}"
-        f'<div class="links">{"".join(links)}</div>'
+        f'<div class="links">{"".join(anchors)}</div>'
         f"{f'<ul class=notes>{notes}</ul>' if notes else ''}"
         "</td>"
     )

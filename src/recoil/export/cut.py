@@ -20,8 +20,9 @@ same bytes. The file appears atomically (temporary file, then ``os.replace``).
 
 from __future__ import annotations
 
+import math
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +32,7 @@ import av
 
 from recoil.errors import StoreError, ValidationError
 from recoil.export.edit import Edit
-from recoil.export.pool import encode_all
+from recoil.export.pool import encoding
 from recoil.export.segment import SEGMENT_SUFFIX, plan_segments
 from recoil.export.sheet import replacing
 from recoil.export.soundtrack import SOUNDTRACK_SUFFIX, plan_soundtrack
@@ -73,7 +74,7 @@ def write_cut(
     ``segments`` is the folder that caches the segments and the audio track
     between calls (without it, they live in a temporary folder for this call
     only); once the cut is written, the folder keeps only this cut's pieces.
-    ``workers`` caps the encoding processes (default: one per core).
+    ``workers`` caps the encoding threads (default: one per core).
 
     Raises :class:`~recoil.errors.ValidationError` for an edit without beats and
     :class:`~recoil.errors.StoreError` for a take video that exists but cannot be
@@ -87,10 +88,12 @@ def write_cut(
         folder = Path(scratch) if segments is None else Path(segments)
         plan = plan_segments(edit, folder)
         track = plan_soundtrack(edit, folder)
-        # The track first: it is the longest job, so a worker starts it at once.
-        made = encode_all([track, *plan.jobs], workers)
         pieces = [job.path for job in plan.jobs]
-        _write_atomic(edit, pieces, track.path, out)
+        # The track first: it is the longest job, so a thread starts it at once. The join
+        # starts once the track is there, then copies each segment as soon as it is done,
+        # while the later ones encode.
+        with encoding([track, *plan.jobs], workers) as running, replacing(out) as tmp:
+            join_segments(edit, pieces, running.ready(track.path), tmp, ready=running.ready)
         if segments is not None:
             _keep_only(folder, {*pieces, track.path})
     frames = edit.frames
@@ -103,25 +106,33 @@ def write_cut(
         encoded=tuple(
             beat.beat_id
             for beat, job in zip(edit.beats, plan.jobs, strict=True)
-            if job.path in made
+            if job.path in running.made
         ),
-        encoded_audio=track.path in made,
+        encoded_audio=track.path in running.made,
     )
 
 
-def join_segments(edit: Edit, segments: Sequence[Path], soundtrack: Path, out: Path) -> None:
+def join_segments(
+    edit: Edit,
+    segments: Sequence[Path],
+    soundtrack: Path,
+    out: Path,
+    *,
+    ready: Callable[[Path], Path] = Path,
+) -> None:
     """Write the cut of ``edit`` at ``out`` from its picture's ``segments`` and its track.
 
     The segments must cover the edit's frames in order (one per beat, or any
     grouping of consecutive beats) and share one encoder configuration.
+    ``ready(segment)`` is called before each segment is read, and returns it
+    once it is there (while later ones may still be encoding).
     """
     with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as container:
-        joiner = _Joiner(container, edit.rate, segments[0])
-        delay = max(joiner.check(segment) for segment in segments)
+        joiner = _Joiner(container, edit.rate, ready(segments[0]))
         with _open(soundtrack) as track:
             audio = joiner.audio_from(track)
             for segment in segments:
-                joiner.copy(segment, delay)
+                joiner.copy(ready(segment))
                 joiner.audio_until(audio)
             joiner.audio_until(audio, everything=True)
     if joiner.frames != edit.frames:
@@ -129,11 +140,6 @@ def join_segments(edit: Edit, segments: Sequence[Path], soundtrack: Path, out: P
             f"the segments of {out} hold {joiner.frames} frames, the edit {edit.frames}; "
             f"delete the segment cache and export again"
         )
-
-
-def _write_atomic(edit: Edit, segments: Sequence[Path], soundtrack: Path, out: Path) -> None:
-    with replacing(out) as tmp:
-        join_segments(edit, segments, soundtrack, tmp)
 
 
 def _keep_only(folder: Path, keep: set[Path]) -> None:
@@ -163,17 +169,24 @@ class _Joiner:
             except IndexError as error:
                 raise _bad_piece(template, "it has no video") from error
             self._params = _codec_params(source)
+            # How many frames a packet may be decoded before it is shown (B-frames), as
+            # the stream's sequence parameter set declares it. Every segment has the
+            # template's parameters, so one delay renumbers every segment's decoding
+            # times on a grid that rises across joins, without a first pass over them.
+            self._delay = max(0, source.codec_context.reorder_depth)
             self._video = container.add_stream_from_template(source)
         self._audio: Any = None
+        self._audio_base = Fraction(1)
         self.frames = 0
         self._next: Any = None
 
-    def check(self, segment: Path) -> int:
-        """Refuse a segment encoded otherwise than the first; return its decoding delay.
+    def copy(self, segment: Path) -> None:
+        """Append the segment's packets, shown from the cut's next frame.
 
-        The delay is how many frames its first packet is decoded before it is
-        shown (B-frames); a segment too short for B-frames has none.
+        Refuses a segment encoded otherwise than the first, or without frames.
         """
+        start = self.frames
+        decoded = 0
         with _open(segment) as container:
             if not container.streams.video or _codec_params(container.streams.video[0]) != (
                 self._params
@@ -182,32 +195,24 @@ class _Joiner:
                     f"segment {segment} was encoded with other codec parameters than the "
                     f"cut's; delete the segment cache and export again"
                 )
-            for packet in container.demux(video=0):
-                if packet.dts is not None and packet.pts is not None:
-                    return max(0, self._ticks(packet.pts - packet.dts, packet.time_base))
-        raise _bad_piece(segment, "it holds no frames")
-
-    def copy(self, segment: Path, delay: int) -> None:
-        """Append the segment's packets, shown from the cut's next frame.
-
-        Decoding times are renumbered on one grid, ``delay`` frames ahead of
-        the first shown frame, so they rise across joins whatever each
-        segment's own delay.
-        """
-        start = self.frames
-        decoded = 0
-        with _open(segment) as container:
+            # A segment's times count in its stream's time base; the cut's in frames.
+            scale = (container.streams.video[0].time_base or Fraction(1)) * self._rate
             for packet in container.demux(video=0):
                 if packet.pts is None or packet.size == 0:
                     continue  # the demuxer's empty end-of-stream packet
-                shown = self._ticks(packet.pts, packet.time_base)
+                shown = start + _rounded(packet.pts * scale.numerator, scale.denominator)
+                dts = start + decoded - self._delay
+                if dts > shown:
+                    raise _bad_piece(segment, "it reorders frames deeper than it declares")
                 packet.stream = self._video
                 packet.time_base = 1 / self._rate
-                packet.pts = start + shown
-                packet.dts = start + decoded - delay
+                packet.pts = shown
+                packet.dts = dts
                 packet.duration = 1
                 decoded += 1
                 self._container.mux(packet)
+        if not decoded:
+            raise _bad_piece(segment, "it holds no frames")
         self.frames = start + decoded
 
     def audio_from(self, track: Any) -> Iterator[Any]:
@@ -216,23 +221,28 @@ class _Joiner:
             raise _bad_piece(Path(track.name), "it has no audio")
         source = track.streams.audio[0]
         self._audio = self._container.add_stream_from_template(source)
+        self._audio_base = source.time_base or Fraction(1)
         return (packet for packet in track.demux(source) if packet.size)
 
     def audio_until(self, packets: Iterator[Any], *, everything: bool = False) -> None:
         """Copy the track's packets that start before the frames copied so far end."""
-        end = Fraction(self.frames) / self._rate
+        # The end of those frames in the track's time base, rounded up: a packet starting
+        # at or after it waits for the next segment.
+        end = math.ceil(Fraction(self.frames) / self._rate / self._audio_base)
         while True:
             if self._next is None:
                 self._next = next(packets, None)
             packet = self._next
-            if packet is None or (not everything and packet.pts * packet.time_base >= end):
+            if packet is None or (not everything and packet.pts >= end):
                 return
             packet.stream = self._audio
             self._container.mux(packet)
             self._next = None
 
-    def _ticks(self, pts: int, time_base: Fraction | None) -> int:
-        return round(pts * (time_base or Fraction(1)) * self._rate)
+
+def _rounded(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` to the nearest integer, in integers (no Fraction per packet)."""
+    return (2 * numerator + denominator) // (2 * denominator)
 
 
 def _codec_params(stream: Any) -> tuple[object, ...]:

@@ -25,6 +25,20 @@ from recoil.records import codec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Extent:
+    """How long a media file runs: ``count`` frames (or samples) at ``rate`` a second."""
+
+    count: int
+    rate: float
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise ValidationError(f"an extent counts frames or samples, >= 0, got {self.count}")
+        if not (math.isfinite(self.rate) and self.rate > 0):
+            raise ValidationError(f"an extent's rate must be > 0, got {self.rate}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TakeMedia:
     """One take of a beat as the exports see it: its files, status, review and provenance."""
 
@@ -35,6 +49,12 @@ class TakeMedia:
     video: Path | None = None
     audio: Path | None = None
     keyframe: Path | None = None
+    video_extent: Extent | None = None
+    """How long ``video`` runs, as probed when its provider returned it; ``None``: the
+    timeline probes the file."""
+    audio_extent: Extent | None = None
+    """How long ``audio`` runs, as probed when its provider returned it; ``None``: the
+    timeline probes the file."""
     review_status: ReviewStatus = ReviewStatus.PENDING
     notes: tuple[ReviewNote, ...] = ()
     receipt_id: str | None = None
@@ -147,5 +167,7 @@ class Edit:
         return sum(self.beat_frames(beat) for beat in self.beats)
 
 
-EDIT = codec.register(codec.Kind("edit", Edit, 2, {1: codec.retag}))
-"""The ``edit`` kind: schema 1 was tagged ``"recoil.edit"``; schema 2 only retags it."""
+EDIT = codec.register(codec.Kind("edit", Edit, 3, {1: codec.retag, 2: codec.retag}))
+"""The ``edit`` kind: schema 1 was tagged ``"recoil.edit"``; schema 3 added the takes'
+extents, which an older edit lacks (its timeline probes the files), so both upgrades
+only retag."""

@@ -12,7 +12,8 @@ the cut holds its last frame). Its media references are keyed:
 - ``take_01``, ``take_02``...: every other take, by ``take_index + 1``.
 
 A take with a file becomes an ``ExternalReference`` (``file://`` URL, real
-duration probed with PyAV); a take without one a ``MissingReference``. Each
+duration: the take's extent, which recoil probed when it stored the file, else
+probed now with PyAV); a take without one a ``MissingReference``. Each
 reference is named after its take and carries the take's ids and scores under
 ``metadata["recoil"]``, so swapping takes keeps the provenance at hand. A beat
 with no usable primary keeps its planned length with a ``MissingReference`` as
@@ -42,7 +43,7 @@ import av
 import opentimelineio as otio
 
 from recoil.errors import StoreError, ValidationError
-from recoil.export.edit import BeatCut, Edit, TakeMedia
+from recoil.export.edit import BeatCut, Edit, Extent, TakeMedia
 from recoil.export.sheet import replacing
 from recoil.records import codec
 
@@ -219,22 +220,29 @@ def _reference(take: TakeMedia, kind: MediaKind, *, fallback: Any, rate: float) 
     if path is None or not path.is_file():
         reference = otio.schema.MissingReference(name=take.take_id, available_range=fallback)
     else:
+        extent = take.video_extent if kind == "video" else take.audio_extent
         reference = otio.schema.ExternalReference(
-            target_url=path.resolve().as_uri(), available_range=_probe(path, kind, rate)
+            target_url=path.resolve().as_uri(),
+            available_range=_available(extent or _probe(path, kind), rate),
         )
         reference.name = take.take_id
     reference.metadata["recoil"] = _take_metadata(take)
     return reference
 
 
-def _probe(path: Path, kind: MediaKind, timeline_rate: float) -> Any:
-    """The real extent of a media file, in frames at the timeline's rate.
+def _available(extent: Extent, timeline_rate: float) -> Any:
+    """An extent as a range at the timeline's rate, fractions kept.
 
-    Counted in the file's own frames (or samples), then expressed at the
-    timeline's rate, fractions kept: EDL and FCP XML write every range as
-    timecode at a standard rate, which an audio sample rate (or a model's
-    16 fps) is not.
+    EDL and FCP XML write every range as timecode at a standard rate, which an
+    audio sample rate (or a model's 16 fps) is not.
     """
+    rate = Fraction(extent.rate).limit_denominator(1001)
+    frames = Fraction(extent.count) / rate * Fraction(timeline_rate)
+    return TimeRange(RationalTime(0, timeline_rate), RationalTime(float(frames), timeline_rate))
+
+
+def _probe(path: Path, kind: MediaKind) -> Extent:
+    """The real extent of a media file: its own frames (or samples) at its own rate."""
     try:
         with av.open(str(path)) as container:
             streams = container.streams.video if kind == "video" else container.streams.audio
@@ -258,8 +266,7 @@ def _probe(path: Path, kind: MediaKind, timeline_rate: float) -> Any:
             count = exact or round(seconds * rate)
     except av.FFmpegError as error:
         raise StoreError(f"cannot read take {kind} {path}: {error}; re-render the take") from error
-    frames = Fraction(count) / rate * Fraction(timeline_rate)
-    return TimeRange(RationalTime(0, timeline_rate), RationalTime(float(frames), timeline_rate))
+    return Extent(count=count, rate=float(rate))
 
 
 def _audio_items(beat: BeatCut, frames: int, rate: float) -> list[Any]:

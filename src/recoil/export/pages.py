@@ -11,9 +11,9 @@ import math
 HTML_NAME = "contact.html"
 PNG_NAME = "contact.png"
 """The first PNG page's name; later pages are ``contact-2.png``, ``contact-3.png``..."""
-ROWS_PER_PAGE = 25
-"""Beats on one PNG page: 25 rows of 192 px thumbnails make a page about 4,000 px tall,
-and a change to one beat redraws 25 rows."""
+ROWS_PER_PAGE = 10
+"""Beats on one PNG page: 10 rows of 192 px thumbnails make a page about 1,800 px tall
+(two screens), and a change to one beat redraws 10 rows, not the whole sheet."""
 
 
 def page_names(beats: int) -> tuple[str, ...]:

@@ -1,30 +1,26 @@
-"""Encoding the cut's pieces in parallel: worker processes, and the calling process too.
+"""Encoding the cut's pieces in parallel: one thread per core, in this process.
 
 A job is a frozen value of paths and plain numbers (never the project store)
 with an ``encode()`` that writes its file at ``path`` atomically. Jobs whose
-file is already there are not run; the others run in up to one process per
-core, unless there are only one or two (what one approval changes: a beat's
-segment and perhaps the audio track), which this process finishes sooner than
-a worker could start. The calling process is one of the workers: it takes jobs
-from the back of the queue while the others take them from the front. They
-start in fresh interpreters: forking a process that holds threads (the
-store's, an event loop's) can copy a held lock into the child. So a script
-that exports must guard its entry point with ``if __name__ == "__main__"``, as
-for any ``multiprocessing`` pool.
+file is already there are not run; the others are taken in queue order by up
+to one thread per core, while the caller goes on: it waits for each file when
+it needs it (the cut joins its segments in order as they are done). Threads,
+not processes: PyAV lets go of the GIL while FFmpeg demuxes, decodes, scales
+and encodes, which is nearly all of a job, so threads keep every core busy
+without a worker process to start (most of a second each, a fresh interpreter
+importing PyAV), without pickling the jobs, and without asking a script that
+exports to guard its entry point.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
-
-# A worker takes most of a second to start (a fresh interpreter importing PyAV); this
-# many jobs or fewer run in this process alone.
-_ALONE = 2
 
 
 class Job(Protocol):
@@ -35,16 +31,82 @@ class Job(Protocol):
         """The file the job writes; its name says what decides its bytes."""
         ...
 
-    def encode(self) -> Path:
-        """Write ``path`` (atomically) and return it."""
+    def encode(self, stop: threading.Event | None = None) -> Path:
+        """Write ``path`` (atomically) and return it; once ``stop`` is set, raise
+        :class:`~concurrent.futures.CancelledError` (leaving no file) instead."""
         ...
 
 
-def encode_all(jobs: Sequence[Job], workers: int | None = None) -> frozenset[Path]:
-    """Run every job whose file is not there yet, in order of the queue; return their paths.
+class Encoding:
+    """Jobs under way: :meth:`ready` waits for one's file; the first error stops the rest."""
 
-    ``workers`` caps the processes, this one included (default: the cores this
-    process may use). The first error stops the jobs not yet started and is raised.
+    def __init__(self, pool: ThreadPoolExecutor, jobs: Iterable[Job]) -> None:
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._futures: dict[Path, Future[Path]] = {}
+        for job in jobs:
+            with self._lock:  # so that a stop sees every job submitted
+                if self._stop.is_set():  # an earlier job failed already
+                    future: Future[Path] = Future()
+                    future.cancel()
+                else:
+                    future = pool.submit(job.encode, self._stop)
+                self._futures[job.path] = future
+            future.add_done_callback(self._stop_on_error)
+
+    @property
+    def made(self) -> frozenset[Path]:
+        """The files these jobs write (the others were there already)."""
+        return frozenset(self._futures)
+
+    def ready(self, path: Path) -> Path:
+        """``path`` once its job is done (at once for a file that was there); raises the
+        job's error, or the error that stopped it."""
+        future = self._futures.get(path)
+        if future is not None:
+            try:
+                future.result()
+            except CancelledError:
+                raise self._first_error() from None
+        return path
+
+    def finish(self) -> None:
+        """Wait for every job; raise the first error."""
+        for path in self._futures:
+            self.ready(path)
+
+    def stop(self) -> None:
+        """Drop the jobs not started and stop the running ones at their next frame."""
+        self._stop.set()
+        with self._lock:
+            futures = list(self._futures.values())
+        for future in futures:
+            future.cancel()
+
+    def _stop_on_error(self, future: Future[Path]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None or isinstance(error, CancelledError):
+            return
+        with self._lock:
+            if self._error is None:
+                self._error = error
+        self.stop()
+
+    def _first_error(self) -> BaseException:
+        with self._lock:
+            return self._error or CancelledError("the encoding was stopped")
+
+
+@contextmanager
+def encoding(jobs: Sequence[Job], workers: int | None = None) -> Iterator[Encoding]:
+    """Start every job whose file is not there yet, in order of the queue.
+
+    ``workers`` caps the threads (default: the cores this process may use). On
+    leaving, every job is done; on an error (or Ctrl-C) the jobs not started
+    are dropped and the running ones stop at their next frame, leaving no file.
     """
     pending: dict[Path, Job] = {}
     for job in jobs:
@@ -52,27 +114,15 @@ def encode_all(jobs: Sequence[Job], workers: int | None = None) -> frozenset[Pat
             pending[job.path] = job
     for path in pending:
         path.parent.mkdir(parents=True, exist_ok=True)
-    processes = min(len(pending), workers or available_cores())
-    queue = list(pending.values())
-    if processes <= 1 or len(queue) <= _ALONE:
-        for job in queue:
-            job.encode()
-        return frozenset(pending)
-    with ProcessPoolExecutor(processes - 1, mp_context=get_context("spawn")) as pool:
-        futures: list[Future[Path]] = [pool.submit(_encode, job) for job in queue]
+    threads = max(1, min(len(pending), workers or available_cores()))
+    with ThreadPoolExecutor(threads, thread_name_prefix="recoil-encode") as pool:
+        running = Encoding(pool, pending.values())
         try:
-            for job, future in zip(reversed(queue), reversed(futures), strict=True):
-                if not future.cancel():
-                    break  # a worker has it, and every job before it
-                job.encode()
-            for future in futures:
-                if not future.cancelled():
-                    future.result()
+            yield running
+            running.finish()
         except BaseException:
-            for future in futures:
-                future.cancel()
+            running.stop()
             raise
-    return frozenset(pending)
 
 
 def available_cores() -> int:
@@ -80,7 +130,3 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
-
-
-def _encode(job: Job) -> Path:
-    return job.encode()

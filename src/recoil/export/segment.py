@@ -25,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from collections.abc import Generator, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
@@ -39,7 +41,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from recoil.errors import StoreError
 from recoil.export.edit import BeatCut, Edit
-from recoil.export.sheet import replacing
+from recoil.export.sheet import named_sha256, replacing
 from recoil.media.h264 import CODEC, PIXEL_FORMAT, x264_options
 
 SEGMENT_SUFFIX = ".mp4"
@@ -50,6 +52,7 @@ _LAYOUT = 1
 _X264_THREADS = 1
 # Scaling is cheap at cut sizes; one thread keeps the work split, and so the output, fixed.
 _SCALE_THREADS = 1
+_DECODE_THREADS = 1
 _CAPTION_COLOR = (235, 235, 235)
 _SUBTITLE_COLOR = (150, 150, 150)
 
@@ -75,8 +78,9 @@ class SegmentJob:
     rate: Fraction
     path: Path
 
-    def encode(self) -> Path:
-        """Encode the segment into ``path``, atomically (a reader never sees half a segment)."""
+    def encode(self, stop: threading.Event | None = None) -> Path:
+        """Encode the segment into ``path``, atomically (a reader never sees half a segment);
+        once ``stop`` is set, raise :class:`~concurrent.futures.CancelledError` instead."""
         with replacing(self.path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream(CODEC, rate=self.rate)
             stream.width = self.width
@@ -85,6 +89,8 @@ class SegmentJob:
             stream.options = dict(x264_options())
             stream.codec_context.thread_count = _X264_THREADS
             for index, frame in enumerate(_frames(self)):
+                if stop is not None and stop.is_set():
+                    raise CancelledError(f"the encoding of {self.path.name} was stopped")
                 # A decoded source frame carries its own I/P/B type, which libx264 would
                 # obey; the segment picks its own frame types.
                 frame.pict_type = PictureType.NONE
@@ -106,7 +112,8 @@ class SegmentPlan:
 def plan_segments(edit: Edit, folder: Path) -> SegmentPlan:
     """One segment per beat of ``edit``, each at its content-named path in ``folder``.
 
-    Hashing reads every source video once; nothing is decoded or encoded here.
+    A source video's content is its name when it is a content-addressed artifact; any
+    other file is read once to hash it. Nothing is decoded or encoded here.
     """
     jobs: list[SegmentJob] = []
     missing: list[str] = []
@@ -117,7 +124,9 @@ def plan_segments(edit: Edit, folder: Path) -> SegmentPlan:
             missing.append(beat.beat_id)
             source = None
         else:
-            source = digests.get(piece.video) or _file_sha256(piece.video)
+            source = (
+                digests.get(piece.video) or named_sha256(piece.video) or _file_sha256(piece.video)
+            )
             digests[piece.video] = source
         key = _segment_key(edit, piece, source)
         jobs.append(
@@ -197,7 +206,9 @@ def _sampled_frames(
                     f"another primary"
                 )
             stream = source.streams.video[0]
-            stream.thread_type = "AUTO"
+            # One decoding thread: the cores are busy with other segments, and a decoder's
+            # own threads cost more to start and join than they save on one short take.
+            stream.codec_context.thread_count = _DECODE_THREADS
             # Closed before the container, so no decoder outlives its file.
             with contextlib.closing(_timed(source.decode(stream), stream.time_base)) as decoded:
                 first = next(decoded, None)

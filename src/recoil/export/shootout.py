@@ -28,10 +28,10 @@ from recoil.export.sheet import (
     TEXT,
     WARN,
     Font,
+    Links,
     escape,
     first_frame,
     fit,
-    link,
     png_bytes,
     read_image,
     write_atomic,
@@ -97,7 +97,7 @@ def write_shootout(board: ShootoutBoard, out_dir: Path) -> tuple[Path, Path]:
     rows = _rows(board.cells)
     seeds = list(dict.fromkeys(cell.seed for cell in board.cells))
     thumbs = {id(cell): _thumbnail(cell) for cell in board.cells}
-    page = _html(board, rows, seeds, out_dir).encode("utf-8")
+    page = _html(board, rows, seeds, Links(out_dir)).encode("utf-8")
     html_path = write_atomic(out_dir / HTML_NAME, page)
     png_path = write_atomic(out_dir / PNG_NAME, png_bytes(_grid(board, rows, seeds, thumbs)))
     return html_path, png_path
@@ -196,7 +196,7 @@ def _html(
     board: ShootoutBoard,
     rows: dict[tuple[str, str], dict[int, ShootoutCell]],
     seeds: list[int],
-    out_dir: Path,
+    links: Links,
 ) -> str:
     e = escape
     cost = sum(cell.cost for cell in board.cells)
@@ -223,13 +223,13 @@ def _html(
         parts.append(f'<tr><th scope="row">{e(_row_label(provider, model))}</th>')
         for seed in seeds:
             cell = by_seed.get(seed)
-            parts.append("<td></td>" if cell is None else _cell_html(cell, board, out_dir))
+            parts.append("<td></td>" if cell is None else _cell_html(cell, board, links))
         parts.append("</tr>")
     parts += ["</table>", "</body>", "</html>", ""]
     return "\n".join(parts)
 
 
-def _cell_html(cell: ShootoutCell, board: ShootoutBoard, out_dir: Path) -> str:
+def _cell_html(cell: ShootoutCell, board: ShootoutBoard, links: Links) -> str:
     e = escape
     is_best = cell is board.best
     badge = ' <span class="badge">BEST</span>' if is_best else ""
@@ -245,7 +245,7 @@ def _cell_html(cell: ShootoutCell, board: ShootoutBoard, out_dir: Path) -> str:
             for name, value in sorted(cell.scores.items(), key=lambda item: (item[1], item[0]))
         )
         body = (
-            f"{_media_html(cell, out_dir)}"
+            f"{_media_html(cell, links)}"
             f"<div>{e(lines[0])}{badge}</div>"
             f'<div class="meta">{e(lines[1])}</div>'
             f'<div class="meta">receipt {e(cell.receipt_id)}</div>'
@@ -254,11 +254,11 @@ def _cell_html(cell: ShootoutCell, board: ShootoutBoard, out_dir: Path) -> str:
     return f'<td class="{"cell best" if is_best else "cell"}">{body}</td>'
 
 
-def _media_html(cell: ShootoutCell, out_dir: Path) -> str:
+def _media_html(cell: ShootoutCell, links: Links) -> str:
     e = escape
     if cell.media is None or not cell.media.is_file():
         return '<div class="nomedia">no media</div>'
-    src = e(link(cell.media, out_dir))
+    src = e(links(cell.media))
     suffix = cell.media.suffix.lower()
     if suffix in {".mp4", ".mov", ".webm", ".mkv"}:
         return f'<video controls preload="metadata" src="{src}"></video>'

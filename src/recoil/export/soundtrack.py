@@ -21,7 +21,9 @@ import contextlib
 import hashlib
 import itertools
 import json
+import threading
 from collections.abc import Generator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,7 +35,7 @@ from numpy.typing import NDArray
 from recoil.errors import StoreError
 from recoil.export.edit import Edit
 from recoil.export.segment import library_versions
-from recoil.export.sheet import replacing
+from recoil.export.sheet import named_sha256, replacing
 
 SOUNDTRACK_SUFFIX = ".m4a"
 _LAYOUT = 1  # bumped when the way a track is made changes while every version stays the same
@@ -60,18 +62,22 @@ class SoundtrackJob:
     sample_rate: int
     path: Path
 
-    def encode(self) -> Path:
-        """Encode the track into ``path``, atomically."""
+    def encode(self, stop: threading.Event | None = None) -> Path:
+        """Encode the track into ``path``, atomically; once ``stop`` is set, raise
+        :class:`~concurrent.futures.CancelledError` at the next beat instead."""
         with replacing(self.path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
             writer = _AacWriter(container, self.sample_rate)
             for beat in self.beats:
+                if stop is not None and stop.is_set():
+                    raise CancelledError(f"the encoding of {self.path.name} was stopped")
                 writer.append(_beat_audio(beat, self.sample_rate))
             writer.finish()
         return self.path
 
 
 def plan_soundtrack(edit: Edit, folder: Path) -> SoundtrackJob:
-    """The edit's track at its content-named path in ``folder`` (reads each audio file once)."""
+    """The edit's track at its content-named path in ``folder`` (hashes each audio file that
+    is not a content-addressed artifact once)."""
     beats: list[BeatSound] = []
     sources: list[str | None] = []
     digests: dict[Path, str] = {}
@@ -83,7 +89,7 @@ def plan_soundtrack(edit: Edit, folder: Path) -> SoundtrackJob:
         )
         audio = None if beat.primary is None else beat.primary.audio
         if audio is not None and audio.is_file():
-            digests.setdefault(audio, _file_sha256(audio))
+            digests.setdefault(audio, named_sha256(audio) or _file_sha256(audio))
             sources.append(digests[audio])
         else:
             audio = None

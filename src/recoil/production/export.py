@@ -99,7 +99,7 @@ def export_project(production: Production, project: Project, store: ProjectStore
     # start or wait on each other, a core would otherwise sit idle.
     with ThreadPoolExecutor(2, thread_name_prefix="recoil-export") as beside:
         timeline = beside.submit(write_timeline, edit, out / "cut.otio")
-        sheet = beside.submit(write_contact_sheet, edit, out)
+        sheet = beside.submit(write_contact_sheet, edit, out, thumbnails=production.thumbnails)
         # The final cut file is complete once write_cut returns (written whole, then renamed).
         cut = write_cut(edit, out / CUT_NAME, segments=production.segments)
         if signing is not None:

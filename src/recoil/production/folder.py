@@ -50,6 +50,11 @@ class Production:
         """Where the cut's per-beat segments are cached between exports."""
         return self.path / "cache" / "segments"
 
+    @property
+    def thumbnails(self) -> Path:
+        """Where the contact sheet's thumbnails are kept between exports."""
+        return self.path / "cache" / "thumbnails"
+
     def provider_configs(self) -> dict[str, ProviderConfig]:
         """Each configured provider's options, prices and secrets."""
         return provider_configs(self.path, self.settings)

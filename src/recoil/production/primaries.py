@@ -16,12 +16,13 @@ A run chains a beat from its source's primary as soon as that is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from recoil.errors import SelectionError
-from recoil.export import BeatCut, Edit, ReviewNote, TakeMedia
+from recoil.export import BeatCut, Edit, Extent, ReviewNote, TakeMedia
 from recoil.model.receipt import Artifact, Receipt
 from recoil.model.review import ReviewStatus
 from recoil.model.take import Beat, PrimaryStrategy, Project, Take, TakeStatus
@@ -270,24 +271,27 @@ def _take_media(
     receipts = {s.step_id: s.receipt for s in take.workflow.steps if s.receipt is not None}
     lookup = scores or _own_scores
 
-    def artifact(step_id: str, kind: str) -> Path | None:
+    def artifact(step_id: str, kind: str) -> Artifact | None:
         """The step's first output of a media kind, whatever the provider named it."""
         receipt = receipts.get(step_id)
         if receipt is None or not receipt.succeeded:
             return None
-        found = (a for a in receipt.artifacts.values() if a.mime.startswith(f"{kind}/"))
-        first = next(found, None)
-        return locate(first) if first is not None else None
+        return next((a for a in receipt.artifacts.values() if a.mime.startswith(f"{kind}/")), None)
 
+    video = artifact("upscale", "video") or artifact("video", "video")
+    audio = artifact("audio", "audio")
+    keyframe = artifact("keyframe", "image")
     picture = receipts.get("upscale") or receipts.get("video")
     status, notes = reviews.get(take.take_id, ("pending", []))
     return TakeMedia(
         take_id=take.take_id,
         take_index=take.take_index,
         status=take.status.value,
-        video=artifact("upscale", "video") or artifact("video", "video"),
-        audio=artifact("audio", "audio"),
-        keyframe=artifact("keyframe", "image"),
+        video=None if video is None else locate(video),
+        audio=None if audio is None else locate(audio),
+        keyframe=None if keyframe is None else locate(keyframe),
+        video_extent=None if video is None else _extent(video, "frames", "fps"),
+        audio_extent=None if audio is None else _extent(audio, None, "sample_rate"),
         review_status=ReviewStatus(status),
         notes=tuple(notes),
         receipt_id=picture.receipt_id if picture is not None else None,
@@ -304,3 +308,27 @@ def _take_media(
         },
         cost=sum(r.cost.amount for r in take.receipts() if r.succeeded or r.cost.amount),
     )
+
+
+def _extent(artifact: Artifact, counted: str | None, rate_fact: str) -> Extent | None:
+    """How long the artifact runs, from the facts probed when it was stored (``None`` when
+    they do not say): ``counted`` names the fact that counts its frames; without it the
+    count is its duration times its rate."""
+    facts = artifact.facts
+    rate = _positive(facts.get(rate_fact))
+    if rate is None:
+        return None
+    count = _positive(facts.get(counted)) if counted is not None else None
+    if count is None:
+        seconds = _positive(facts.get("duration_s"))
+        if seconds is None:
+            return None
+        count = seconds * rate
+    return Extent(count=round(count), rate=rate)
+
+
+def _positive(value: object) -> float | None:
+    """A fact that is a finite number above zero, as a float; else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 < value < math.inf else None

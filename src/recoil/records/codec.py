@@ -17,7 +17,7 @@ with their current schema::
     beat         2       recoil.model.take.Beat
     scene        2       recoil.model.take.Scene
     project      2       recoil.model.take.Project
-    edit         2       recoil.export.edit.Edit (registered)   saved edits, export manifest
+    edit         3       recoil.export.edit.Edit (registered)   saved edits, export manifest
 
 Only the top-level object carries tags; a kind nested in another (a take's
 workflow, a step's receipt) is written without them and upgraded by its

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html.parser
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,7 +196,7 @@ def many_beats(count: int) -> Edit:
 def test_a_long_sheet_is_paged_and_the_page_links_every_png(tmp_path: Path) -> None:
     out = tmp_path / "sheet"
 
-    count = 2 * ROWS_PER_PAGE + 10
+    count = 2 * ROWS_PER_PAGE + 5
     written = write_contact_sheet(many_beats(count), out)
 
     names = [path.name for path in written]
@@ -206,7 +208,7 @@ def test_a_long_sheet_is_paged_and_the_page_links_every_png(tmp_path: Path) -> N
     for png in written[1:]:
         with Image.open(png) as image:
             heights.append(image.height)
-    assert heights[0] == heights[1] > heights[2], "two full pages, then 10 rows"
+    assert heights[0] == heights[1] > heights[2], "two full pages, then 5 rows"
 
     shorter = write_contact_sheet(many_beats(ROWS_PER_PAGE + 5), out)
 
@@ -215,7 +217,7 @@ def test_a_long_sheet_is_paged_and_the_page_links_every_png(tmp_path: Path) -> N
 
 
 def test_only_the_pages_whose_beats_changed_are_drawn_again(tmp_path: Path) -> None:
-    edit = many_beats(2 * ROWS_PER_PAGE + 10)
+    edit = many_beats(2 * ROWS_PER_PAGE + 5)
     first = write_contact_sheet(edit, tmp_path)
     drawn = {path.name: path.stat().st_ino for path in first[1:]}
     beats = list(edit.beats)
@@ -235,3 +237,78 @@ def test_only_the_pages_whose_beats_changed_are_drawn_again(tmp_path: Path) -> N
         Edit(title="long", fps=12, width=160, height=90, beats=tuple(beats)), tmp_path / "fresh"
     )
     assert [p.read_bytes() for p in again[1:]] == [p.read_bytes() for p in fresh[1:]]
+
+
+def content_named(folder: Path, color: tuple[int, int, int]) -> Path:
+    """A keyframe named by the sha256 of its bytes, as the artifact store names files."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (160, 90), color).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    path = folder / digest[:2] / f"{digest}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def keyframed(keyframes: list[Path], title: str = "kept") -> Edit:
+    beats = tuple(
+        BeatCut(
+            scene_id="s",
+            beat_id=f"b{index}",
+            duration_s=1.0,
+            title=title,
+            primary=TakeMedia(take_id=f"t{index}", take_index=0, status="succeeded", keyframe=key),
+        )
+        for index, key in enumerate(keyframes)
+    )
+    return Edit(title="thumbs", fps=24, width=160, height=90, beats=beats)
+
+
+def test_thumbnails_of_artifacts_are_kept_and_read_back_instead_of_the_keyframes(
+    tmp_path: Path,
+) -> None:
+    red, blue = (content_named(tmp_path / "artifacts", c) for c in ((200, 0, 0), (0, 0, 200)))
+    cache = tmp_path / "thumbs"
+
+    kept_sheet = write_contact_sheet(keyframed([red, blue]), tmp_path / "a", thumbnails=cache)
+    plain_sheet = write_contact_sheet(keyframed([red, blue]), tmp_path / "b")
+
+    assert kept_sheet[1].read_bytes() == plain_sheet[1].read_bytes(), "kept or not, same page"
+    kept = {path.name.split("-")[0]: path for path in cache.iterdir()}
+    assert set(kept) == {red.stem, blue.stem}
+    # The next drawing reads the kept thumbnail, not the keyframe: paint it green and see.
+    with Image.open(kept[red.stem]) as thumbnail:
+        size = thumbnail.size
+    Image.new("RGB", size, (0, 200, 0)).save(kept[red.stem])
+    kept[blue.stem].write_bytes(b"not a png")  # a damaged copy is made again
+
+    again = write_contact_sheet(
+        keyframed([red, blue], "retitled"), tmp_path / "a", thumbnails=cache
+    )
+
+    with Image.open(again[1]) as page:
+        rgb = page.convert("RGB")
+        left, top = 180 + size[0] // 2, 46 + size[1] // 2  # the middle of each row's first cell
+        row = size[1] + 3 * 15 + 2 * 10  # a thumbnail, three lines of text, padding
+        assert rgb.getpixel((left, top)) == (0, 200, 0)
+        assert rgb.getpixel((left, top + row)) == (0, 0, 200)
+    with Image.open(kept[blue.stem]) as remade:
+        assert remade.size == size
+
+    write_contact_sheet(keyframed([blue]), tmp_path / "a", thumbnails=cache)
+
+    assert [path.name.split("-")[0] for path in cache.iterdir()] == [blue.stem]
+
+
+def test_a_file_named_like_a_hash_outside_the_artifact_layout_is_not_taken_for_one(
+    tmp_path: Path,
+) -> None:
+    stored = content_named(tmp_path / "artifacts", (200, 0, 0))
+    loose = tmp_path / stored.name
+    loose.write_bytes(stored.read_bytes())
+    cache = tmp_path / "thumbs"
+
+    write_contact_sheet(keyframed([loose]), tmp_path / "sheet", thumbnails=cache)
+
+    assert not cache.exists() or not list(cache.iterdir()), "nothing kept for a loose file"

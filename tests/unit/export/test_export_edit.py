@@ -80,7 +80,7 @@ def edits(draw: st.DrawFn) -> Edit:
 def test_an_edit_round_trips_through_json(edit: Edit) -> None:
     data = json.loads(json.dumps(codec.encode(edit)))
 
-    assert (data["kind"], data["schema"]) == ("edit", 2)
+    assert (data["kind"], data["schema"]) == ("edit", 3)
     assert codec.decode_as(Edit, data) == edit
 
 

@@ -11,7 +11,7 @@ import opentimelineio as otio
 import pytest
 
 from recoil.errors import StoreError, ValidationError
-from recoil.export import Edit, build_timeline, write_timeline
+from recoil.export import Edit, Extent, build_timeline, write_timeline
 
 RT = otio.opentime.RationalTime
 
@@ -246,3 +246,34 @@ def test_a_frame_rate_timecode_cannot_count_is_refused_for_interchange(
         write_timeline(twelve, tmp_path / "cut.xml")
     assert not (tmp_path / "cut.xml").exists()
     write_timeline(twelve, tmp_path / "cut.otio")  # OpenTimelineIO itself takes any rate
+
+
+def test_a_take_s_recorded_extent_is_its_length_and_without_one_the_file_is_probed(
+    edit: Edit, tmp_path: Path
+) -> None:
+    beat = edit.beats[0]
+    assert beat.primary is not None
+    # 2 s of video and 1 s of sound on disk; recorded as 30 frames at 12 fps and 66,150
+    # samples at 22,050 Hz.
+    recorded = dataclasses.replace(
+        beat.primary,
+        video_extent=Extent(count=30, rate=12.0),
+        audio_extent=Extent(count=66_150, rate=22_050.0),
+    )
+    told = dataclasses.replace(edit, beats=(dataclasses.replace(beat, primary=recorded),))
+
+    probed_video, probed_audio = tracks(build_timeline(dataclasses.replace(edit, beats=(beat,))))
+    told_video, told_audio = tracks(build_timeline(told))
+
+    assert probed_video[0].media_reference.available_range.duration == RT(48, 24)
+    assert told_video[0].media_reference.available_range.duration == RT(60, 24)
+    assert probed_audio[0].media_reference.available_range.duration == RT(24, 24)
+    assert told_audio[0].media_reference.available_range.duration == RT(72, 24)
+
+
+@pytest.mark.parametrize(
+    ("count", "rate"), [(-1, 24.0), (10, 0.0), (10, -24.0), (10, float("nan"))]
+)
+def test_an_extent_counts_something_at_a_positive_rate(count: int, rate: float) -> None:
+    with pytest.raises(ValidationError, match="extent"):
+        Extent(count=count, rate=rate)

@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 
+from recoil.errors import StoreError
 from recoil.export import BeatCut, Edit, TakeMedia, write_cut
 from tests.unit.export.conftest import MakeVideo
 
@@ -185,3 +186,27 @@ def test_the_audio_is_continuous_across_segment_joins(
         steps = np.abs(np.diff(audio[window]))
         assert steps.max() < 0.05, join  # the sine moves at most 0.029 a sample
     assert np.abs(audio[1024 : n - 1024] - expected[1024 : n - 1024]).max() < 0.02
+
+
+def test_a_take_that_does_not_decode_leaves_no_cut_and_no_half_made_piece(
+    beats: tuple[BeatCut, ...], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)  # an MP4 header, no movie
+    take = TakeMedia(take_id="t9", take_index=1, status="succeeded", video=broken)
+    edit = Edit(
+        title="segments",
+        fps=24,
+        width=160,
+        height=90,
+        beats=(*beats, BeatCut(scene_id="s", beat_id="b9", duration_s=1.0, primary=take)),
+    )
+    cache = tmp_path / "segments"
+
+    with pytest.raises(StoreError, match=r"take video .*broken\.mp4"):
+        write_cut(edit, tmp_path / "out" / "cut.mp4", segments=cache, workers=2)
+
+    assert list((tmp_path / "out").iterdir()) == [], "no cut, no temporary cut"
+    assert not [p.name for p in cache.iterdir() if not p.name.endswith((".mp4", ".m4a"))]
+    good = write_cut(dataclasses.replace(edit, beats=beats), tmp_path / "cut.mp4", segments=cache)
+    assert good.frames == sum(edit.beat_frames(beat) for beat in beats)
