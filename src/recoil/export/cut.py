@@ -4,11 +4,13 @@ Each beat lasts exactly ``round(duration_s * fps)`` frames of the edit, whatever
 its take's length. The picture is made of per-beat segments
 (:mod:`recoil.export.segment`: how a take is sampled, fitted and, when it is
 missing, shown as a captioned hole) and the sound of one continuous AAC track
-(:mod:`recoil.export.soundtrack`); both are cached by what decides their bytes
-and encoded in parallel (:mod:`recoil.export.pool`), so after a change to one
-beat only its segment (and the track, if its sound changed) is encoded again.
+made of chunks cut where it is silent (:mod:`recoil.export.soundtrack`); both
+are cached by what decides their bytes and encoded in parallel
+(:mod:`recoil.export.pool`), so after a change to one beat only its segment
+(and, if its sound changed, the track's chunks around it) is encoded again.
 This module joins them without re-encoding: it copies their packets into the
-cut, the video's renumbered onto the cut's frame grid, interleaved beat by beat.
+cut, the video's renumbered onto the cut's frame grid, the audio's moved to
+where its chunk starts, interleaved beat by beat.
 
 Memory does not grow with the number of beats: the cut is streamed segment by
 segment, and each encoder holds one segment.
@@ -20,9 +22,11 @@ same bytes. The file appears atomically (temporary file, then ``os.replace``).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,9 +37,15 @@ import av
 from recoil.errors import StoreError, ValidationError
 from recoil.export.edit import Edit
 from recoil.export.pool import encoding
-from recoil.export.segment import SEGMENT_SUFFIX, plan_segments
+from recoil.export.segment import SEGMENT_SUFFIX, SegmentJob, plan_segments
 from recoil.export.sheet import replacing
-from recoil.export.soundtrack import SOUNDTRACK_SUFFIX, plan_soundtrack
+from recoil.export.soundtrack import (
+    AAC_FRAME_SAMPLES,
+    LOUDNESS_SUFFIX,
+    SOUNDTRACK_SUFFIX,
+    SoundChunk,
+    plan_soundtrack,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,8 +60,9 @@ class CutReport:
     """Ids of the beats shown as black ``MISSING`` frames."""
     encoded: tuple[str, ...] = ()
     """Ids of the beats whose segment this call encoded; the others' came from the cache."""
-    encoded_audio: bool = False
-    """Whether this call encoded the audio track (else it came from the cache)."""
+    encoded_audio: int = 0
+    """How many files of the audio track's chunks this call encoded (the others came from
+    the cache; chunks of the same sound share a file)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
@@ -71,14 +82,16 @@ def write_cut(
 ) -> CutReport:
     """Render ``edit`` into one MP4 at ``out`` and say what went in.
 
-    ``segments`` is the folder that caches the segments and the audio track
-    between calls (without it, they live in a temporary folder for this call
-    only); once the cut is written, the folder keeps only this cut's pieces.
-    ``workers`` caps the encoding threads (default: one per core).
+    ``segments`` is the folder that caches the video segments, the audio
+    track's chunks and the records of where take audio is loud between calls
+    (without it, they live in a temporary folder for this call only); once the
+    cut is written, the folder keeps only this cut's pieces. ``workers`` caps
+    the encoding threads (default: one per core).
 
     Raises :class:`~recoil.errors.ValidationError` for an edit without beats and
-    :class:`~recoil.errors.StoreError` for a take video that exists but cannot be
-    decoded. Missing files are not errors: those beats become visible holes.
+    :class:`~recoil.errors.StoreError` for a take video or audio that exists but
+    cannot be decoded. Missing files are not errors: those beats become visible
+    holes (and silence).
     """
     if not edit.beats:
         raise ValidationError(f"edit {edit.title!r} has no beats; add at least one to cut it")
@@ -87,15 +100,14 @@ def write_cut(
     with tempfile.TemporaryDirectory(prefix="recoil-segments-") as scratch:
         folder = Path(scratch) if segments is None else Path(segments)
         plan = plan_segments(edit, folder)
-        track = plan_soundtrack(edit, folder)
+        sound = plan_soundtrack(edit, folder)
+        track = sound.chunks
         pieces = [job.path for job in plan.jobs]
-        # The track first: it is the longest job, so a thread starts it at once. The join
-        # starts once the track is there, then copies each segment as soon as it is done,
-        # while the later ones encode.
-        with encoding([track, *plan.jobs], workers) as running, replacing(out) as tmp:
-            join_segments(edit, pieces, running.ready(track.path), tmp, ready=running.ready)
+        order = _join_order(edit, plan.jobs, track)
+        with encoding(order, workers) as running, replacing(out) as tmp:
+            join_segments(edit, pieces, track, tmp, ready=running.ready)
         if segments is not None:
-            _keep_only(folder, {*pieces, track.path})
+            _keep_only(folder, {*pieces, *(chunk.path for chunk in track), *sound.records})
     frames = edit.frames
     return CutReport(
         path=out,
@@ -108,29 +120,30 @@ def write_cut(
             for beat, job in zip(edit.beats, plan.jobs, strict=True)
             if job.path in running.made
         ),
-        encoded_audio=track.path in running.made,
+        encoded_audio=len({chunk.path for chunk in track} & running.made),
     )
 
 
 def join_segments(
     edit: Edit,
     segments: Sequence[Path],
-    soundtrack: Path,
+    soundtrack: Sequence[SoundChunk],
     out: Path,
     *,
     ready: Callable[[Path], Path] = Path,
 ) -> None:
-    """Write the cut of ``edit`` at ``out`` from its picture's ``segments`` and its track.
+    """Write the cut of ``edit`` at ``out`` from its picture's ``segments`` and the chunks
+    of its track.
 
     The segments must cover the edit's frames in order (one per beat, or any
-    grouping of consecutive beats) and share one encoder configuration.
-    ``ready(segment)`` is called before each segment is read, and returns it
-    once it is there (while later ones may still be encoding).
+    grouping of consecutive beats) and share one encoder configuration; the
+    chunks, the track in order, cut where it is silent. ``ready(path)`` is
+    called before each piece is read, and returns it once it is there (while
+    later ones may still be encoding).
     """
     with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as container:
-        joiner = _Joiner(container, edit.rate, ready(segments[0]))
-        with _open(soundtrack) as track:
-            audio = joiner.audio_from(track)
+        joiner = _Joiner(container, edit.rate, edit.sample_rate, ready(segments[0]))
+        with contextlib.closing(joiner.audio_from(soundtrack, ready)) as audio:
             for segment in segments:
                 joiner.copy(ready(segment))
                 joiner.audio_until(audio)
@@ -142,10 +155,29 @@ def join_segments(
         )
 
 
+def _join_order(
+    edit: Edit, segments: Sequence[SegmentJob], chunks: Sequence[SoundChunk]
+) -> list[SegmentJob | SoundChunk]:
+    """The pieces in the order the join reads them (each beat's segment after the sound up
+    to its end), so it copies each as soon as it is done while the later ones encode."""
+    order: list[SegmentJob | SoundChunk] = []
+    sound = iter(chunks)
+    chunk = next(sound, None)
+    for segment, end in zip(
+        segments, itertools.accumulate(edit.beat_frames(beat) for beat in edit.beats), strict=True
+    ):
+        # The chunk starts before the beat ends: start / sample_rate < end / fps.
+        while chunk is not None and chunk.start * edit.rate < end * edit.sample_rate:
+            order.append(chunk)
+            chunk = next(sound, None)
+        order.append(segment)
+    return order
+
+
 def _keep_only(folder: Path, keep: set[Path]) -> None:
     """Remove the pieces of earlier cuts, and temp files of a killed encoder."""
     for entry in folder.iterdir():
-        stale = entry.name.endswith((SEGMENT_SUFFIX, SOUNDTRACK_SUFFIX, ".tmp"))
+        stale = entry.name.endswith((SEGMENT_SUFFIX, SOUNDTRACK_SUFFIX, LOUDNESS_SUFFIX, ".tmp"))
         if stale and entry.is_file() and entry not in keep:
             entry.unlink(missing_ok=True)
 
@@ -160,7 +192,7 @@ def _open(path: Path) -> Any:
 class _Joiner:
     """Copies H.264 packets from segments and AAC packets from the track into one MP4."""
 
-    def __init__(self, container: Any, rate: Fraction, template: Path) -> None:
+    def __init__(self, container: Any, rate: Fraction, sample_rate: int, template: Path) -> None:
         self._container = container
         self._rate = rate
         with _open(template) as first:
@@ -176,7 +208,8 @@ class _Joiner:
             self._delay = max(0, source.codec_context.reorder_depth)
             self._video = container.add_stream_from_template(source)
         self._audio: Any = None
-        self._audio_base = Fraction(1)
+        self._audio_params: tuple[object, ...] = ()
+        self._sample_rate = sample_rate
         self.frames = 0
         self._next: Any = None
 
@@ -215,20 +248,59 @@ class _Joiner:
             raise _bad_piece(segment, "it holds no frames")
         self.frames = start + decoded
 
-    def audio_from(self, track: Any) -> Iterator[Any]:
-        """The track's packets, its stream added to the cut."""
-        if not track.streams.audio:
-            raise _bad_piece(Path(track.name), "it has no audio")
-        source = track.streams.audio[0]
-        self._audio = self._container.add_stream_from_template(source)
-        self._audio_base = source.time_base or Fraction(1)
-        return (packet for packet in track.demux(source) if packet.size)
+    def audio_from(
+        self, chunks: Sequence[SoundChunk], ready: Callable[[Path], Path]
+    ) -> Generator[Any]:
+        """The packets of the track's chunks, moved to where each starts; its stream added
+        to the cut (from the first chunk, which is read at once)."""
+        if not chunks:
+            raise ValidationError("a cut needs its audio track; plan it with plan_soundtrack")
+        first = chunks[0]
+        with _open(ready(first.path)) as container:
+            source = _audio_stream(container, first, self._sample_rate)
+            self._audio_params = _audio_params(source)
+            self._audio = self._container.add_stream_from_template(source)
+        return self._track(chunks, ready)
+
+    def _track(self, chunks: Sequence[SoundChunk], ready: Callable[[Path], Path]) -> Generator[Any]:
+        # Where the packets copied so far end. A later chunk's first packet is its encoder's
+        # priming, silence over the samples that the chunk before ended with: it is dropped.
+        # Every other packet must start where the one before ended, and each chunk must end
+        # where it was planned to, or the sound would drift from the picture.
+        copied: int | None = None
+        for chunk in chunks:
+            with _open(ready(chunk.path)) as container:
+                source = _audio_stream(container, chunk, self._sample_rate)
+                if _audio_params(source) != self._audio_params:
+                    raise StoreError(
+                        f"audio chunk {chunk.path} was encoded with other codec parameters "
+                        f"than the cut's; delete the segment cache and export again"
+                    )
+                first = True
+                for packet in container.demux(source):
+                    if not packet.size or packet.pts is None:
+                        continue
+                    packet.pts += chunk.start
+                    packet.dts = packet.pts
+                    priming, first = first and packet.pts + packet.duration == copied, False
+                    if priming:
+                        continue
+                    if copied is not None and packet.pts != copied:
+                        raise _bad_piece(
+                            chunk.path, "its sound does not follow on from the chunk before"
+                        )
+                    copied = packet.pts + packet.duration
+                    yield packet
+            # The encoder fills the last frame with silence.
+            planned = chunk.start + -(-chunk.samples // AAC_FRAME_SAMPLES) * AAC_FRAME_SAMPLES
+            if copied != planned:
+                raise _bad_piece(chunk.path, f"it holds sound to sample {copied}, not {planned}")
 
     def audio_until(self, packets: Iterator[Any], *, everything: bool = False) -> None:
         """Copy the track's packets that start before the frames copied so far end."""
         # The end of those frames in the track's time base, rounded up: a packet starting
         # at or after it waits for the next segment.
-        end = math.ceil(Fraction(self.frames) / self._rate / self._audio_base)
+        end = math.ceil(Fraction(self.frames) / self._rate * self._sample_rate)
         while True:
             if self._next is None:
                 self._next = next(packets, None)
@@ -240,6 +312,16 @@ class _Joiner:
             self._next = None
 
 
+def _audio_stream(container: Any, chunk: SoundChunk, sample_rate: int) -> Any:
+    """The chunk's AAC stream, counted in samples at the cut's rate."""
+    if not container.streams.audio:
+        raise _bad_piece(chunk.path, "it has no audio")
+    stream = container.streams.audio[0]
+    if chunk.sample_rate != sample_rate or stream.time_base != Fraction(1, sample_rate):
+        raise _bad_piece(chunk.path, f"it counts time in {stream.time_base}, not in samples")
+    return stream
+
+
 def _rounded(numerator: int, denominator: int) -> int:
     """``numerator / denominator`` to the nearest integer, in integers (no Fraction per packet)."""
     return (2 * numerator + denominator) // (2 * denominator)
@@ -248,6 +330,11 @@ def _rounded(numerator: int, denominator: int) -> int:
 def _codec_params(stream: Any) -> tuple[object, ...]:
     context = stream.codec_context
     return (context.name, context.width, context.height, context.format.name, context.extradata)
+
+
+def _audio_params(stream: Any) -> tuple[object, ...]:
+    context = stream.codec_context
+    return (context.name, context.sample_rate, context.layout.name, context.extradata)
 
 
 def _bad_piece(path: Path, why: object) -> StoreError:

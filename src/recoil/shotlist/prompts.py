@@ -159,6 +159,12 @@ def shot_hints(shotlist: ShotList, scene: SceneSpec, beat: BeatSpec) -> dict[str
     }
 
 
+# Compiled once: a plan names the palette of every beat, and each looks for every word.
+_PALETTE_PATTERNS = tuple(
+    re.compile(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])") for word, _ in PALETTE_WORDS
+)
+
+
 def palette(*texts: str) -> list[str]:
     """Colours named by the words in ``texts``, at most five, most specific text first.
 
@@ -171,9 +177,8 @@ def palette(*texts: str) -> list[str]:
     for text in texts:
         lowered = _clean(text).lower()
         found: list[tuple[int, int]] = []
-        for rank, (word, _) in enumerate(PALETTE_WORDS):
-            pattern = rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])"
-            found.extend((match.start(), rank) for match in re.finditer(pattern, lowered))
+        for rank, pattern in enumerate(_PALETTE_PATTERNS):
+            found.extend((match.start(), rank) for match in pattern.finditer(lowered))
         swatches.extend(PALETTE_WORDS[rank][1] for _, rank in sorted(found))
     colours: list[str] = []
     for depth in range(max((len(s) for s in swatches), default=0)):
