@@ -285,13 +285,15 @@ class _Joiner:
                     priming, first = first and packet.pts + packet.duration == copied, False
                     if priming:
                         continue
+                    if copied is None and packet.pts + packet.duration != chunk.start:
+                        raise _bad_piece(chunk.path, "it does not start with its priming")
                     if copied is not None and packet.pts != copied:
                         raise _bad_piece(
                             chunk.path, "its sound does not follow on from the chunk before"
                         )
                     copied = packet.pts + packet.duration
                     yield packet
-            # The encoder fills the last frame with silence.
+            # Each chunk is encoded padded with silence to a whole frame.
             planned = chunk.start + -(-chunk.samples // AAC_FRAME_SAMPLES) * AAC_FRAME_SAMPLES
             if copied != planned:
                 raise _bad_piece(chunk.path, f"it holds sound to sample {copied}, not {planned}")

@@ -15,10 +15,11 @@ So the track is cut only where it is digitally silent: at an AAC frame
 boundary with at least two frames of zeros on either side (``_QUIET``). There
 every packet that reaches across the join encodes silence, which decodes to
 zeros whichever encoder made it, so the joined track has no click and the
-length one encoder gives. Each beat after the first starts a chunk at the
+length one encoder gives. Each beat after the first looks for a join at the
 first such point at or after its start (beats' own audio is padded with
-zeros, and beats without audio are silence, so most beats have one); a track
-with no silence at all (a music bed) stays one chunk.
+zeros, and beats without audio are silence, so most beats have one; several
+beats may share one); a track with no silence at all (a music bed) stays one
+chunk.
 
 A chunk is encoded by its own encoder, in the same pool as the video
 segments, and kept in the segment folder under the sha256 of its inputs (the
@@ -34,7 +35,8 @@ the chunk before.
 Finding the silences needs each take's audio decoded, one beat at a time, so
 memory does not grow with the track. What is found (where a beat's audio is
 loud) is kept beside the chunks under the sha256 of the beat's audio content,
-sample count and rate, so an export decodes only the takes it has not seen.
+sample count and rate (and the layout and versions), so an export decodes only
+the takes it has not seen to find the joins.
 """
 
 from __future__ import annotations
@@ -162,7 +164,9 @@ def plan_soundtrack(edit: Edit, folder: Path) -> Soundtrack:
             joins.silence(count)
             continue
         sound = BeatSound(samples=count, audio=audio)
-        source = digests.setdefault(audio, named_sha256(audio) or _file_sha256(audio))
+        source = digests.get(audio)
+        if source is None:
+            source = digests[audio] = named_sha256(audio) or _file_sha256(audio)
         record = folder / f"{_record_key(source, count, edit.sample_rate)}{LOUDNESS_SUFFIX}"
         loud = _recorded(record, count)
         if loud is None:
