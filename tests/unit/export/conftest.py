@@ -6,6 +6,7 @@ import wave
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -45,16 +46,20 @@ def write_video(
     return path
 
 
+def write_pcm(path: Path, samples: Any, *, channels: int, rate: int) -> Path:
+    """A 16-bit WAV of ``samples`` (int16, channels interleaved)."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.asarray(samples, dtype="<i2").tobytes())
+    return path
+
+
 def write_wav(path: Path, *, seconds: float, rate: int = 22050, hz: float = 440.0) -> Path:
     """A mono 16-bit WAV sine tone at half scale."""
     t = np.arange(round(seconds * rate)) / rate
-    samples = (np.sin(2 * np.pi * hz * t) * 16384).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return path
+    return write_pcm(path, np.sin(2 * np.pi * hz * t) * 16384, channels=1, rate=rate)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import wave
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from recoil.errors import StoreError
 from recoil.export import BeatCut, Edit, TakeMedia, write_cut
-from tests.unit.export.conftest import MakeVideo
+from tests.unit.export.conftest import MakeVideo, write_pcm
 
 RATE = 48000
 
@@ -132,13 +131,7 @@ def tone_wavs(folder: Path, seconds: list[float], hz: float = 440.0) -> list[Pat
         t = (start + np.arange(count)) / RATE
         mono = (np.sin(2 * np.pi * hz * t) * 16384).astype("<i2")
         samples = np.repeat(mono, 2)  # stereo, so the cut's stereo mix leaves it as it is
-        path = folder / f"tone{index}.wav"
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(2)
-            out.setsampwidth(2)
-            out.setframerate(RATE)
-            out.writeframes(samples.tobytes())
-        paths.append(path)
+        paths.append(write_pcm(folder / f"tone{index}.wav", samples, channels=2, rate=RATE))
         start += count
     return paths
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from recoil.errors import StoreError
 from recoil.export import BeatCut, Edit, TakeMedia, write_cut
 from recoil.export.soundtrack import BeatSound, plan_soundtrack
-from tests.unit.export.conftest import MakeVideo
+from tests.unit.export.conftest import MakeVideo, write_pcm
 
 RATE = 48000
 FRAME = 1024
@@ -31,13 +31,8 @@ QUIET = 2 * FRAME
 
 def write_wav(path: Path, samples: Any, rate: int = RATE) -> Path:
     """A stereo 16-bit WAV of the mono float ``samples``."""
-    pcm = np.repeat(np.round(np.asarray(samples) * 32767).astype("<i2"), 2)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm.tobytes())
-    return path
+    pcm = np.repeat(np.round(np.asarray(samples) * 32767), 2)
+    return write_pcm(path, pcm, channels=2, rate=rate)
 
 
 def line(seconds: float, hz: float, rate: int = RATE) -> Any:
