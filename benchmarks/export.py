@@ -12,11 +12,13 @@ Speed: a previz project of ``--beats`` beats (60; two takes a beat, 2 s beats,
   primary is swapped, and the same cut encoded whole on single encoders (one
   segment of every beat and one chunk of the whole track, with the same join;
   both decode each take on one thread, as the segments' encoders run on one
-  thread each).
+  thread each, and both keep freed encoder buffers for reuse).
 
 Memory: fake-provider projects of 100 and 1,000 half-second beats (one take,
 160x90 at 12 fps, as the scale report had it) are each exported in a fresh
-process, whose peak RSS is read with ``wait4``.
+process, which reports its own peak RSS (``VmHWM``, the high-water mark of the
+memory it has had since it started the interpreter; ``wait4``'s figure is never
+below the parent's own peak, which the kernel counts for a child that vforked).
 
 Targets: a re-export after one change (either) under 15% of a full export; the cut on 2
 cores at most 0.6 of the single encoder's time; peak RSS at 1,000 beats within
@@ -140,6 +142,7 @@ def single_encoder(edit: Edit, scratch: Path) -> tuple[float, float]:
     from recoil.export.cut import join_segments
     from recoil.export.segment import SegmentJob, plan_segments
     from recoil.export.soundtrack import SoundChunk, plan_soundtrack
+    from recoil.media.heap import keeping_freed_memory
 
     plan = plan_segments(edit, scratch)
     first = plan.jobs[0]
@@ -160,8 +163,9 @@ def single_encoder(edit: Edit, scratch: Path) -> tuple[float, float]:
         path=scratch / "whole.m4a",
     )
     start, cpu = time.perf_counter(), cpu_seconds()
-    track.encode()
-    join_segments(edit, [whole.encode()], [track], scratch / "whole-cut.mp4")
+    with keeping_freed_memory():  # as the segments' encoders have it
+        track.encode()
+        join_segments(edit, [whole.encode()], [track], scratch / "whole-cut.mp4")
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
@@ -265,11 +269,22 @@ def speed(root: Path, beats: int, repeat: int) -> list[bool]:
 
 def peak_rss_mb(path: Path) -> float:
     """Peak RSS in MB of a fresh process exporting ``path``."""
-    child = subprocess.Popen([sys.executable, __file__, "--export-only", str(path)])
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    assert child.returncode == 0, f"the export of {path} exited {child.returncode}"
-    return usage.ru_maxrss / 1024  # kilobytes on Linux
+    child = subprocess.run(
+        [sys.executable, __file__, "--export-only", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert child.returncode == 0, f"the export of {path} exited {child.returncode}: {child.stderr}"
+    assert child.stdout.strip(), f"the export of {path} printed no peak: {child.stderr}"
+    return float(child.stdout.split()[-1])
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS in MB, since it was exec'd."""
+    status = Path("/proc/self/status").read_text(encoding="ascii")
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024  # kB
 
 
 def memory(root: Path, sizes: list[int]) -> list[bool]:
@@ -309,6 +324,7 @@ def main() -> int:
         from recoil.production.export import export_current
 
         asyncio.run(export_current(args.export_only))
+        print(own_peak_rss_mb())
         return 0
     os.environ.pop("RECOIL_DATABASE_URL", None)
     with tempfile.TemporaryDirectory(prefix="recoil-export-bench-") as tmp:

@@ -36,7 +36,7 @@ import av
 
 from recoil.errors import StoreError, ValidationError
 from recoil.export.edit import Edit
-from recoil.export.pool import encoding
+from recoil.export.pool import encoding, worker_count
 from recoil.export.segment import SEGMENT_SUFFIX, SegmentJob, plan_segments
 from recoil.export.sheet import replacing
 from recoil.export.soundtrack import (
@@ -100,11 +100,13 @@ def write_cut(
     with tempfile.TemporaryDirectory(prefix="recoil-segments-") as scratch:
         folder = Path(scratch) if segments is None else Path(segments)
         plan = plan_segments(edit, folder)
-        sound = plan_soundtrack(edit, folder)
-        track = sound.chunks
         pieces = [job.path for job in plan.jobs]
-        order = _join_order(edit, plan.jobs, track)
-        with encoding(order, workers) as running, replacing(out) as tmp:
+        # The first segments encode while the track is planned (every take's audio read).
+        lead = plan.jobs[: 2 * worker_count(workers)]
+        with encoding(lead, workers) as running, replacing(out) as tmp:
+            sound = plan_soundtrack(edit, folder)
+            track = sound.chunks
+            running.add(_join_order(edit, plan.jobs, track))
             join_segments(edit, pieces, track, tmp, ready=running.ready)
         if segments is not None:
             _keep_only(folder, {*pieces, *(chunk.path for chunk in track), *sound.records})
@@ -182,9 +184,12 @@ def _keep_only(folder: Path, keep: set[Path]) -> None:
             entry.unlink(missing_ok=True)
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path, *, probe: bool = False) -> Any:
+    """A piece opened for its packets: unless ``probe``, nothing is decoded while FFmpeg
+    looks at its streams (decoding each segment's first frames was two thirds of the
+    join's time)."""
     try:
-        return av.open(str(path))
+        return av.open(str(path), options={} if probe else {"skip_frame": "all"})
     except av.FFmpegError as error:
         raise _bad_piece(path, error) from error
 
@@ -195,7 +200,10 @@ class _Joiner:
     def __init__(self, container: Any, rate: Fraction, sample_rate: int, template: Path) -> None:
         self._container = container
         self._rate = rate
-        with _open(template) as first:
+        # The template is probed by decoding: only then does its stream say how deep the
+        # encoder may reorder frames (its sequence parameter set), not how deep this one
+        # file does, and the cut's stream gets its pixel format.
+        with _open(template, probe=True) as first:
             try:
                 source = first.streams.video[0]
             except IndexError as error:
@@ -230,6 +238,7 @@ class _Joiner:
                 )
             # A segment's times count in its stream's time base; the cut's in frames.
             scale = (container.streams.video[0].time_base or Fraction(1)) * self._rate
+            time_base = 1 / self._rate
             for packet in container.demux(video=0):
                 if packet.pts is None or packet.size == 0:
                     continue  # the demuxer's empty end-of-stream packet
@@ -238,7 +247,7 @@ class _Joiner:
                 if dts > shown:
                     raise _bad_piece(segment, "it reorders frames deeper than it declares")
                 packet.stream = self._video
-                packet.time_base = 1 / self._rate
+                packet.time_base = time_base
                 packet.pts = shown
                 packet.dts = dts
                 packet.duration = 1
@@ -330,8 +339,10 @@ def _rounded(numerator: int, denominator: int) -> int:
 
 
 def _codec_params(stream: Any) -> tuple[object, ...]:
+    # No pixel format: it is known only once a frame is decoded, and the extradata's
+    # sequence parameter set fixes it (chroma format and bit depth) anyway.
     context = stream.codec_context
-    return (context.name, context.width, context.height, context.format.name, context.extradata)
+    return (context.name, context.width, context.height, context.extradata)
 
 
 def _audio_params(stream: Any) -> tuple[object, ...]:

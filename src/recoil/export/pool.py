@@ -9,18 +9,21 @@ not processes: PyAV lets go of the GIL while FFmpeg demuxes, decodes, scales
 and encodes, which is nearly all of a job, so threads keep every core busy
 without a worker process to start (most of a second each, a fresh interpreter
 importing PyAV), without pickling the jobs, and without asking a script that
-exports to guard its entry point.
+exports to guard its entry point. While jobs run, the C heap keeps the buffers
+an encoder frees for the next one (:mod:`recoil.media.heap`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
+
+from recoil.media.heap import keeping_freed_memory
 
 
 class Job(Protocol):
@@ -40,18 +43,28 @@ class Job(Protocol):
 class Encoding:
     """Jobs under way: :meth:`ready` waits for one's file; the first error stops the rest."""
 
-    def __init__(self, pool: ThreadPoolExecutor, jobs: Iterable[Job]) -> None:
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
         self._lock = threading.Lock()
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._futures: dict[Path, Future[Path]] = {}
+
+    def add(self, jobs: Iterable[Job]) -> None:
+        """Queue, after those queued already, each job whose file is neither there nor queued.
+
+        Called from the thread inside :func:`encoding`, before it leaves (the jobs
+        queued are waited for on leaving)."""
         for job in jobs:
+            if job.path in self._futures or job.path.is_file():
+                continue
+            job.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:  # so that a stop sees every job submitted
                 if self._stop.is_set():  # an earlier job failed already
                     future: Future[Path] = Future()
                     future.cancel()
                 else:
-                    future = pool.submit(job.encode, self._stop)
+                    future = self._pool.submit(job.encode, self._stop)
                 self._futures[job.path] = future
             future.add_done_callback(self._stop_on_error)
 
@@ -101,28 +114,32 @@ class Encoding:
 
 
 @contextmanager
-def encoding(jobs: Sequence[Job], workers: int | None = None) -> Iterator[Encoding]:
-    """Start every job whose file is not there yet, in order of the queue.
+def encoding(jobs: Iterable[Job] = (), workers: int | None = None) -> Iterator[Encoding]:
+    """Start every job whose file is not there yet, in order of the queue; more can be
+    queued with :meth:`Encoding.add` while they run.
 
     ``workers`` caps the threads (default: the cores this process may use). On
     leaving, every job is done; on an error (or Ctrl-C) the jobs not started
     are dropped and the running ones stop at their next frame, leaving no file.
     """
-    pending: dict[Path, Job] = {}
-    for job in jobs:
-        if job.path not in pending and not job.path.is_file():
-            pending[job.path] = job
-    for path in pending:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    threads = max(1, min(len(pending), workers or available_cores()))
-    with ThreadPoolExecutor(threads, thread_name_prefix="recoil-encode") as pool:
-        running = Encoding(pool, pending.values())
+    # The pool starts a thread per job submitted, up to the cap, so a few jobs take a few.
+    with (
+        keeping_freed_memory(),
+        ThreadPoolExecutor(worker_count(workers), thread_name_prefix="recoil-encode") as pool,
+    ):
+        running = Encoding(pool)
         try:
+            running.add(jobs)
             yield running
             running.finish()
         except BaseException:
             running.stop()
             raise
+
+
+def worker_count(workers: int | None = None) -> int:
+    """How many threads encode: ``workers`` (at least one), or one per core."""
+    return max(1, workers or available_cores())
 
 
 def available_cores() -> int:

@@ -88,6 +88,7 @@ class SegmentJob:
             stream.pix_fmt = PIXEL_FORMAT
             stream.options = dict(x264_options())
             stream.codec_context.thread_count = _X264_THREADS
+            time_base = 1 / self.rate
             for index, frame in enumerate(_frames(self)):
                 if stop is not None and stop.is_set():
                     raise CancelledError(f"the encoding of {self.path.name} was stopped")
@@ -95,7 +96,7 @@ class SegmentJob:
                 # obey; the segment picks its own frame types.
                 frame.pict_type = PictureType.NONE
                 frame.pts = index
-                frame.time_base = 1 / self.rate
+                frame.time_base = time_base
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
         return self.path

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -155,6 +156,37 @@ def test_an_undecodable_video_is_a_store_error_and_leaves_nothing_behind(
     with pytest.raises(StoreError, match=r"b01-t00\.mp4"):
         write_cut(edit, out / "cut.mp4")
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3])
+def test_a_first_beat_too_short_to_reorder_frames_still_joins_the_rest(
+    edit: Edit, tmp_path: Path, frames: int
+) -> None:
+    # Its segment has no B-frames, the later ones do: the join must go by what the encoder
+    # declares, not by what the first file happens to hold.
+    first = dataclasses.replace(edit.beats[0], duration_s=frames / edit.fps)
+    short = dataclasses.replace(edit, beats=(first, *edit.beats[1:]))
+
+    report = write_cut(short, tmp_path / "cut.mp4")
+
+    decoded, _, _ = decode(report.path)
+    assert report.frames == len(decoded) == frames + 24 + 48
+
+
+def test_undecodable_take_audio_stops_the_segments_under_way_and_leaves_nothing_half_made(
+    edit: Edit, tmp_path: Path
+) -> None:
+    take = edit.beats[2].primary
+    assert take is not None and take.audio is not None
+    take.audio.write_bytes(b"RIFF, but not a WAV")
+    out, cache = tmp_path / "out", tmp_path / "segments"
+
+    with pytest.raises(StoreError, match=take.audio.name):
+        write_cut(edit, out / "cut.mp4", segments=cache)
+
+    assert list(out.iterdir()) == []
+    assert not [path for path in cache.iterdir() if path.name.endswith(".tmp")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("recoil-encode")]
 
 
 def test_an_edit_without_beats_is_refused(edit: Edit, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from recoil.export.pool import encoding
+from tests.heap import PAGES_PER_ROUND, glibc_default_heap, run_fresh
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,62 @@ def test_an_error_while_waiting_stops_the_running_jobs_and_leaves_their_files_un
     assert time.monotonic() - began < 5, "the 30 s job stopped at its next frame"
     assert "stopped long" in log and not (tmp_path / "long").exists()
     assert running.made == {tmp_path / "long"}
+
+
+def test_jobs_added_while_others_run_queue_after_them_once_each(tmp_path: Path) -> None:
+    log: list[str] = []
+    first = [Write(tmp_path / name, log, seconds=0.05) for name in ("a", "b")]
+    (tmp_path / "kept").write_text("old")
+
+    with encoding(first, workers=1) as running:
+        running.add([*first, Write(tmp_path / "kept", log), Write(tmp_path / "c", log)])
+        assert running.ready(tmp_path / "c").read_text() == "c"
+
+    assert [line.split()[1] for line in log] == ["a", "b", "c"], "each once, in queue order"
+    assert running.made == {tmp_path / name for name in ("a", "b", "c")}
+    assert (tmp_path / "kept").read_text() == "old"
+
+
+def test_jobs_added_after_an_error_never_start(tmp_path: Path) -> None:
+    log: list[str] = []
+
+    failing = [Write(tmp_path / "a", log, fails=True)]
+    with (
+        pytest.raises(RuntimeError, match="a cannot be encoded"),
+        encoding(failing, workers=1) as running,
+    ):
+        with pytest.raises(RuntimeError, match="a cannot be encoded"):
+            running.ready(tmp_path / "a")
+        running.add([Write(tmp_path / "late", log)])
+        with pytest.raises(RuntimeError, match="a cannot be encoded"):
+            running.ready(tmp_path / "late")  # cancelled, with a's error
+
+    assert [line.split()[1] for line in log] == ["a"]
+    assert not (tmp_path / "late").exists()
+
+
+@glibc_default_heap()
+def test_jobs_reuse_the_buffers_the_jobs_before_them_freed() -> None:
+    out = run_fresh(
+        """
+        import threading
+        from pathlib import Path
+        from recoil.export.pool import encoding
+
+        class Churn:
+            # An encoder's buffers: allocated, written and freed; the page faults it took.
+            def __init__(self, name, faults):
+                self.path, self.faults = Path(name), faults
+            def encode(self, stop=None):
+                self.faults.append(churn(1))
+                return self.path
+
+        faults = []
+        with encoding([Churn(f"/nonexistent/job{n}", faults) for n in range(6)], workers=1):
+            pass
+        print(*faults)
+        """
+    )
+    first, *later = map(int, out.split())
+    assert first > PAGES_PER_ROUND * 0.9
+    assert max(later) < PAGES_PER_ROUND / 20
