@@ -6,9 +6,9 @@ that size straight back to the kernel (they are mapped on their own, and a
 freed heap top over 128 KiB is trimmed), so the next encoder page-faults every
 page in again and the kernel zeroes it: measured at 11 ms of a 57 ms segment
 (48 frames at 640x360), a fifth of the cut's encoding, and worse with two
-encoders faulting at once. :func:`keeping_freed_memory` lets glibc keep such blocks for reuse while
-encoders come and go; once they are done, it hands what is free back to the
-kernel and puts glibc's default thresholds back.
+encoders faulting at once. :func:`keeping_freed_memory` lets glibc keep such
+blocks for reuse while encoders come and go; once they are done, it hands what
+is free back to the kernel and puts glibc's default thresholds back.
 
 Only glibc has these knobs; elsewhere both are no-ops.
 """
