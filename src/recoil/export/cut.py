@@ -85,8 +85,10 @@ def write_cut(
     ``segments`` is the folder that caches the video segments, the audio
     track's chunks and the records of where take audio is loud between calls
     (without it, they live in a temporary folder for this call only); once the
-    cut is written, the folder keeps only this cut's pieces. ``workers`` caps
-    the encoding threads (default: one per core).
+    cut is written, the folder keeps only this cut's pieces. A piece in the
+    folder that cannot be joined (a segment damaged on disk, say) is encoded
+    again, as a missing one would be. ``workers`` caps the encoding threads
+    (default: one per core).
 
     Raises :class:`~recoil.errors.ValidationError` for an edit without beats and
     :class:`~recoil.errors.StoreError` for a take video or audio that exists but
@@ -97,21 +99,44 @@ def write_cut(
         raise ValidationError(f"edit {edit.title!r} has no beats; add at least one to cut it")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="recoil-segments-") as scratch:
-        folder = Path(scratch) if segments is None else Path(segments)
-        plan = plan_segments(edit, folder)
-        pieces = [job.path for job in plan.jobs]
-        # The first segments encode while the track is planned (every take's audio read).
-        lead = plan.jobs[: 2 * worker_count(workers)]
-        with encoding(lead, workers) as running, replacing(out) as tmp:
-            sound = plan_soundtrack(edit, folder)
-            track = sound.chunks
-            running.add(_join_order(edit, plan.jobs, track))
-            join_segments(edit, pieces, track, tmp, ready=running.ready)
-        if segments is not None:
-            _keep_only(folder, {*pieces, *(chunk.path for chunk in track), *sound.records})
+    if segments is None:
+        with tempfile.TemporaryDirectory(prefix="recoil-segments-") as scratch:
+            return _write_cut(edit, out, Path(scratch), workers).cut
+    # A cached piece that cannot be joined (damaged on disk, say) is made again, as a
+    # missing one would be; one made again that still cannot be joined is an error.
+    remade: set[Path] = set()
+    while True:
+        try:
+            report = _write_cut(edit, out, Path(segments), workers)
+        except _DamagedPieceError as damaged:
+            if damaged.path in remade:
+                raise
+            remade.add(damaged.path)
+            damaged.path.unlink(missing_ok=True)
+            continue
+        _keep_only(Path(segments), report.pieces)
+        return report.cut
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    cut: CutReport
+    pieces: frozenset[Path]
+    """Every file of the cache this cut was made of."""
+
+
+def _write_cut(edit: Edit, out: Path, folder: Path, workers: int | None) -> _Written:
+    plan = plan_segments(edit, folder)
+    pieces = [job.path for job in plan.jobs]
+    # The first segments encode while the track is planned (every take's audio read).
+    lead = plan.jobs[: 2 * worker_count(workers)]
+    with encoding(lead, workers) as running, replacing(out) as tmp:
+        sound = plan_soundtrack(edit, folder)
+        track = sound.chunks
+        running.add(_join_order(edit, plan.jobs, track))
+        join_segments(edit, pieces, track, tmp, ready=running.ready)
     frames = edit.frames
-    return CutReport(
+    report = CutReport(
         path=out,
         duration_s=float(frames / edit.rate),
         frames=frames,
@@ -124,6 +149,7 @@ def write_cut(
         ),
         encoded_audio=len({chunk.path for chunk in track} & running.made),
     )
+    return _Written(report, frozenset({*pieces, *(chunk.path for chunk in track), *sound.records}))
 
 
 def join_segments(
@@ -176,7 +202,7 @@ def _join_order(
     return order
 
 
-def _keep_only(folder: Path, keep: set[Path]) -> None:
+def _keep_only(folder: Path, keep: frozenset[Path]) -> None:
     """Remove the pieces of earlier cuts, and temp files of a killed encoder."""
     for entry in folder.iterdir():
         stale = entry.name.endswith((SEGMENT_SUFFIX, SOUNDTRACK_SUFFIX, LOUDNESS_SUFFIX, ".tmp"))
@@ -191,7 +217,7 @@ def _open(path: Path, *, probe: bool = False) -> Any:
     try:
         return av.open(str(path), options={} if probe else {"skip_frame": "all"})
     except av.FFmpegError as error:
-        raise _bad_piece(path, error) from error
+        raise _DamagedPieceError(path, error) from error
 
 
 class _Joiner:
@@ -207,7 +233,7 @@ class _Joiner:
             try:
                 source = first.streams.video[0]
             except IndexError as error:
-                raise _bad_piece(template, "it has no video") from error
+                raise _DamagedPieceError(template, "it has no video") from error
             self._params = _codec_params(source)
             # How many frames a packet may be decoded before it is shown (B-frames), as
             # the stream's sequence parameter set declares it. Every segment has the
@@ -232,9 +258,8 @@ class _Joiner:
             if not container.streams.video or _codec_params(container.streams.video[0]) != (
                 self._params
             ):
-                raise StoreError(
-                    f"segment {segment} was encoded with other codec parameters than the "
-                    f"cut's; delete the segment cache and export again"
+                raise _DamagedPieceError(
+                    segment, "it was encoded with other codec parameters than the cut's"
                 )
             # A segment's times count in its stream's time base; the cut's in frames.
             scale = (container.streams.video[0].time_base or Fraction(1)) * self._rate
@@ -245,7 +270,7 @@ class _Joiner:
                 shown = start + _rounded(packet.pts * scale.numerator, scale.denominator)
                 dts = start + decoded - self._delay
                 if dts > shown:
-                    raise _bad_piece(segment, "it reorders frames deeper than it declares")
+                    raise _DamagedPieceError(segment, "it reorders frames deeper than it declares")
                 packet.stream = self._video
                 packet.time_base = time_base
                 packet.pts = shown
@@ -254,7 +279,7 @@ class _Joiner:
                 decoded += 1
                 self._container.mux(packet)
         if not decoded:
-            raise _bad_piece(segment, "it holds no frames")
+            raise _DamagedPieceError(segment, "it holds no frames")
         self.frames = start + decoded
 
     def audio_from(
@@ -281,9 +306,8 @@ class _Joiner:
             with _open(ready(chunk.path)) as container:
                 source = _audio_stream(container, chunk, self._sample_rate)
                 if _audio_params(source) != self._audio_params:
-                    raise StoreError(
-                        f"audio chunk {chunk.path} was encoded with other codec parameters "
-                        f"than the cut's; delete the segment cache and export again"
+                    raise _DamagedPieceError(
+                        chunk.path, "it was encoded with other codec parameters than the cut's"
                     )
                 first = True
                 for packet in container.demux(source):
@@ -295,9 +319,9 @@ class _Joiner:
                     if priming:
                         continue
                     if copied is None and packet.pts + packet.duration != chunk.start:
-                        raise _bad_piece(chunk.path, "it does not start with its priming")
+                        raise _DamagedPieceError(chunk.path, "it does not start with its priming")
                     if copied is not None and packet.pts != copied:
-                        raise _bad_piece(
+                        raise _DamagedPieceError(
                             chunk.path, "its sound does not follow on from the chunk before"
                         )
                     copied = packet.pts + packet.duration
@@ -305,7 +329,9 @@ class _Joiner:
             # Each chunk is encoded padded with silence to a whole frame.
             planned = chunk.start + -(-chunk.samples // AAC_FRAME_SAMPLES) * AAC_FRAME_SAMPLES
             if copied != planned:
-                raise _bad_piece(chunk.path, f"it holds sound to sample {copied}, not {planned}")
+                raise _DamagedPieceError(
+                    chunk.path, f"it holds sound to sample {copied}, not {planned}"
+                )
 
     def audio_until(self, packets: Iterator[Any], *, everything: bool = False) -> None:
         """Copy the track's packets that start before the frames copied so far end."""
@@ -326,10 +352,12 @@ class _Joiner:
 def _audio_stream(container: Any, chunk: SoundChunk, sample_rate: int) -> Any:
     """The chunk's AAC stream, counted in samples at the cut's rate."""
     if not container.streams.audio:
-        raise _bad_piece(chunk.path, "it has no audio")
+        raise _DamagedPieceError(chunk.path, "it has no audio")
     stream = container.streams.audio[0]
     if chunk.sample_rate != sample_rate or stream.time_base != Fraction(1, sample_rate):
-        raise _bad_piece(chunk.path, f"it counts time in {stream.time_base}, not in samples")
+        raise _DamagedPieceError(
+            chunk.path, f"it counts time in {stream.time_base}, not in samples"
+        )
     return stream
 
 
@@ -350,7 +378,11 @@ def _audio_params(stream: Any) -> tuple[object, ...]:
     return (context.name, context.sample_rate, context.layout.name, context.extradata)
 
 
-def _bad_piece(path: Path, why: object) -> StoreError:
-    return StoreError(
-        f"cannot read {path} of the cut: {why}; delete the segment cache and export again"
-    )
+class _DamagedPieceError(StoreError):
+    """A piece of the cut (a segment or a chunk of the track) that cannot be joined."""
+
+    def __init__(self, path: Path, why: object) -> None:
+        super().__init__(
+            f"cannot join {path} into the cut: {why}; delete the segment cache and export again"
+        )
+        self.path = path

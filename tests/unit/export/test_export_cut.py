@@ -13,6 +13,7 @@ import pytest
 
 from recoil.errors import StoreError, ValidationError
 from recoil.export import BeatCut, Edit, TakeMedia, write_cut
+from recoil.export.segment import plan_segments
 
 MakeMedia = Callable[..., Path]
 
@@ -187,6 +188,27 @@ def test_undecodable_take_audio_stops_the_segments_under_way_and_leaves_nothing_
     assert list(out.iterdir()) == []
     assert not [path for path in cache.iterdir() if path.name.endswith(".tmp")]
     assert not [t for t in threading.enumerate() if t.name.startswith("recoil-encode")]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_damaged_segment_in_the_cache_is_encoded_again(
+    edit: Edit, tmp_path: Path, damage: str
+) -> None:
+    cache = tmp_path / "segments"
+    first = write_cut(edit, tmp_path / "first.mp4", segments=cache)
+    segment = plan_segments(edit, cache).jobs[1].path
+    whole = segment.read_bytes()
+    segment.write_bytes(
+        {"garbage": b"not a segment" * 100, "truncated": whole[: len(whole) // 3], "empty": b""}[
+            damage
+        ]
+    )
+
+    report = write_cut(edit, tmp_path / "second.mp4", segments=cache)
+
+    assert report.encoded == (edit.beats[1].beat_id,)
+    assert report.path.read_bytes() == first.path.read_bytes()
+    assert segment.read_bytes() == whole
 
 
 def test_an_edit_without_beats_is_refused(edit: Edit, tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 
 from recoil.errors import StoreError
 from recoil.export import BeatCut, Edit, TakeMedia, write_cut
+from recoil.export.cut import join_segments
+from recoil.export.segment import plan_segments
 from recoil.export.soundtrack import BeatSound, plan_soundtrack
 from tests.unit.export.conftest import MakeVideo, write_pcm
 
@@ -237,21 +239,25 @@ def test_a_new_take_of_a_beat_that_starts_in_silence_leaves_the_chunk_before_it(
     assert report.path.read_bytes() == write_cut(changed, tmp_path / "fresh.mp4").path.read_bytes()
 
 
-def test_a_chunk_that_does_not_hold_its_planned_sound_is_refused(
+def test_a_chunk_that_does_not_hold_its_planned_sound_is_refused_and_made_again(
     make_video: MakeVideo, tmp_path: Path
 ) -> None:
     edit = speaking_edit(tmp_path, make_video, {0: 0.6, 2: 0.5, 4: 0.8})
     cache = tmp_path / "segments"
-    write_cut(edit, tmp_path / "first.mp4", segments=cache)
+    first = write_cut(edit, tmp_path / "first.mp4", segments=cache)
     chunks = plan_soundtrack(edit, cache).chunks
     longer = max(chunks, key=lambda chunk: chunk.samples)
     shorter = min(chunks, key=lambda chunk: chunk.samples)
     shorter.path.write_bytes(longer.path.read_bytes())  # a readable chunk, of other sound
+    segments = [job.path for job in plan_segments(edit, cache).jobs]
 
     with pytest.raises(StoreError, match=r"holds sound to sample \d+, not \d+; delete the segment"):
-        write_cut(edit, tmp_path / "out" / "second.mp4", segments=cache)
+        join_segments(edit, segments, chunks, tmp_path / "joined.mp4")
 
-    assert not (tmp_path / "out" / "second.mp4").exists()
+    report = write_cut(edit, tmp_path / "out" / "second.mp4", segments=cache)
+
+    assert report.encoded == () and report.encoded_audio == 1
+    assert report.path.read_bytes() == first.path.read_bytes()
 
 
 def test_where_a_take_is_loud_is_recorded_and_a_damaged_record_is_made_again(
