@@ -79,7 +79,9 @@ class Interrupt:
             _say("interrupted again: exiting now")
             self._exit_now(EXIT_INTERRUPTED)
         if not any(s.running for s in self._schedulers):
-            _say("interrupted: nothing in flight; exiting now")
+            # Between calls, or writing the exports: nothing to wait for, and what is
+            # half-written is a temp file the next command sweeps.
+            _say("interrupted: no provider call in flight; exiting now (run it again to finish)")
             self._exit_now(EXIT_INTERRUPTED)
         in_flight = sum(s.in_flight for s in self._schedulers)
         _say(

@@ -122,7 +122,7 @@ def test_second_signal_exits_at_once(tmp_path: Path) -> None:
     assert list(read_records(project / "receipts.jsonl")) == []
 
 
-def test_a_signal_with_nothing_in_flight_exits_at_once() -> None:
+def test_a_signal_with_nothing_in_flight_exits_at_once(capsys: pytest.CaptureFixture[str]) -> None:
     """SIGTERM while the exports are written (no scheduler running) ends the process now."""
     from recoil.execution.interrupt import EXIT_INTERRUPTED, Interrupt
 
@@ -139,3 +139,6 @@ def test_a_signal_with_nothing_in_flight_exits_at_once() -> None:
     with pytest.raises(ExitedError):
         interrupt.signal()
     assert codes == [EXIT_INTERRUPTED]
+    assert capsys.readouterr().err == (
+        "interrupted: no provider call in flight; exiting now (run it again to finish)\n"
+    )
