@@ -133,7 +133,7 @@ def test_jobs_added_after_an_error_never_start(tmp_path: Path) -> None:
 def test_jobs_reuse_the_buffers_the_jobs_before_them_freed() -> None:
     out = run_fresh(
         """
-        import threading
+        import tempfile
         from pathlib import Path
         from recoil.export.pool import encoding
 
@@ -146,8 +146,10 @@ def test_jobs_reuse_the_buffers_the_jobs_before_them_freed() -> None:
                 return self.path
 
         faults = []
-        with encoding([Churn(f"/nonexistent/job{n}", faults) for n in range(6)], workers=1):
-            pass
+        with tempfile.TemporaryDirectory() as folder:
+            jobs = [Churn(f"{folder}/job{n}", faults) for n in range(6)]
+            with encoding(jobs, workers=1):
+                pass
         print(*faults)
         """
     )
